@@ -1,0 +1,16 @@
+"""Every activity the worker runs, bound to the database it writes to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.follow_up import FollowUpActivities
+
+
+def all_activities(sessions: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
+    """ALL_ACTIVITIES needs a database, so it is built per worker rather than at import."""
+    follow_ups = FollowUpActivities(sessions)
+    return [follow_ups.remind_next_contact]

@@ -1,0 +1,1 @@
+"""HTTP interface: thin routes over domain services and workflows, plus the pages."""

@@ -1,0 +1,72 @@
+"""One error shape for every 4xx: `detail` is a list of {loc, msg, type}, like FastAPI's own."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from domain.errors import Conflict, DomainError
+
+log = logging.getLogger("dossier.api")
+
+
+def error_body(message: str, *, field: str | None, kind: str, **extra: object) -> dict:
+    loc = field.split(".") if field else []
+    return {"detail": [{"loc": loc, "msg": message, "type": kind}], **extra}
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    kind = (
+        "duplicate"
+        if isinstance(exc, Conflict) and "existing_id" in exc.extra
+        else (type(exc).__name__.lower())
+    )
+    return JSONResponse(
+        error_body(exc.message, field=exc.field, kind=kind, **exc.extra), status_code=exc.status
+    )
+
+
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Input schemas bound every value; this is the last guard so the database never makes a 500.
+    log.warning("database refused a value: %s", exc)
+    return JSONResponse(
+        error_body("a value is out of range for storage", field=None, kind="out_of_range"),
+        status_code=422,
+    )
+
+
+async def _update_failed(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WorkflowUpdateFailedError)
+    cause = exc.cause
+    message = getattr(cause, "message", None) or str(cause or exc)
+    return JSONResponse(error_body(message, field=None, kind="rejected"), status_code=409)
+
+
+async def _temporal_down(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("Temporal unavailable: %s", exc)
+    return JSONResponse(
+        error_body(
+            "the workflow engine is unavailable, nothing was changed; try again",
+            field=None,
+            kind="unavailable",
+        ),
+        status_code=503,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(WorkflowUpdateFailedError, _update_failed)
+    app.add_exception_handler(RPCError, _temporal_down)
+    app.add_exception_handler(TemporalUnavailable, _temporal_down)
+
+
+class TemporalUnavailable(Exception):
+    """Raised when no Temporal connection can be made for a request that needs one."""

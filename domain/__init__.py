@@ -1,0 +1,1 @@
+"""Business concepts of Dossier: tables, schemas and service functions. No web, no Temporal."""

@@ -1,0 +1,67 @@
+"""All configuration, read once from DOSSIER_* environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOSSIER_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = "sqlite+aiosqlite:///var/dossier.db"
+
+    temporal_address: str | None = None
+    """A running Temporal server (host:port); unset, `dossier run` starts the dev server."""
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "dossier"
+    temporal_dev_port: int = 7233
+    temporal_ui_port: int = 8233
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    """Address people reach the pages at, for links in mail; default http://host:port."""
+
+    secret_key: SecretStr | None = None
+    """Signs tokens and cookies. Unset: generated once and kept in var/secret_key."""
+    token_ttl_minutes: int = 12 * 60
+    cookie_secure: bool = False
+    """Set behind HTTPS so the session cookie is never sent in clear."""
+
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+
+    default_region: str = "CN"
+    default_currency: str = "CNY"
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh-CN"
+
+    max_body_bytes: int = 2_000_000
+    page_size_max: int = 200
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def signing_key(self) -> str:
+        """The configured secret, or one generated on first use and kept under var/."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+settings = Settings()

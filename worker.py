@@ -1,0 +1,53 @@
+"""The Temporal worker: every workflow and activity of Dossier, on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import all_activities
+from domain.db import create_engine, session_factory
+from domain.settings import Settings, settings
+from workflows import ALL_WORKFLOWS
+from workflows.client import connect
+
+log = logging.getLogger("dossier.worker")
+
+
+def build_worker(client: Client, sessions, task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=all_activities(sessions),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run(config: Settings = settings) -> None:
+    """Run until SIGINT/SIGTERM, then let running activities finish before exiting."""
+    engine = create_engine(config.database_url)
+    client = await connect(config)
+    worker = build_worker(client, session_factory(engine), config.temporal_task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker on %s, task queue %s", config.temporal_target, config.temporal_task_queue)
+    async with worker:
+        await stop.wait()
+    await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Every lifecycle workflow the worker runs."""
+
+from workflows.follow_up import FollowUpReminderWorkflow
+
+ALL_WORKFLOWS = [FollowUpReminderWorkflow]
