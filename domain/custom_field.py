@@ -31,7 +31,6 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from sqlalchemy import Boolean, Numeric, String, UniqueConstraint, literal, select
 from sqlalchemy.exc import CompileError
@@ -46,7 +45,7 @@ from domain import audit, normalize
 from domain.access import Actor
 from domain.db import Base, Timestamped, utcnow
 from domain.errors import Conflict, Invalid, NotFound
-from domain.schema import MAX_ID, Input
+from domain.schema import MAX_ID, Input, Patch
 from domain.user import User
 
 AUDIT_ENTITY = "custom_field"
@@ -231,7 +230,9 @@ class CustomFieldCreate(Input):
         return value
 
 
-class CustomFieldUpdate(Input):
+class CustomFieldUpdate(Patch):
+    not_null = frozenset({"label", "required", "options", "position"})
+
     """Type and key are fixed for life: stored values depend on both."""
 
     label: Label | None = None
@@ -252,13 +253,6 @@ class CustomFieldUpdate(Input):
     @classmethod
     def _options(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _clean_options(value)
-
-    @model_validator(mode="after")
-    def _not_null(self) -> CustomFieldUpdate:
-        for name in ("label", "required", "options", "position"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name}: must not be null")
-        return self
 
 
 def _plain_bound(value: Decimal | None) -> Decimal | None:

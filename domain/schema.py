@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_ID = 2**31 - 1
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -29,4 +29,17 @@ class Input(BaseModel):
     def _no_nul(cls, value: Any) -> Any:
         if _has_nul(value):
             raise ValueError("must not contain NUL characters")
+        return value
+
+
+class Patch(Input):
+    """A partial update: only sent fields change, and null clears one — except `not_null` ones."""
+
+    not_null: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _required_when_sent(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls.not_null:
+            raise ValueError("cannot be cleared")
         return value

@@ -17,7 +17,7 @@ from domain import audit, normalize
 from domain.access import Actor, ApproverGroup, Role, Source
 from domain.db import Base, Timestamped
 from domain.errors import Conflict, Invalid, NotFound
-from domain.schema import DbId, Input
+from domain.schema import DbId, Input, Patch
 
 # argon2id with OWASP's recommended floor (19 MiB, 2 passes): strong, and ~50 ms per sign-in.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
@@ -78,7 +78,9 @@ class UserCreate(Input):
         return value
 
 
-class UserUpdate(Input):
+class UserUpdate(Patch):
+    not_null = frozenset({"display_name", "password", "role", "active", "on_leave", "locale"})
+
     display_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     password: Password | None = None
     role: Role | None = None
@@ -112,7 +114,9 @@ class TeamCreate(Input):
     manager_id: DbId | None = None
 
 
-class TeamUpdate(Input):
+class TeamUpdate(Patch):
+    not_null = frozenset({"name"})
+
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     manager_id: DbId | None = None
 

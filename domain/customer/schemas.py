@@ -9,7 +9,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.customer.models import DecisionRole, Gender, Kind, Size, Stage
-from domain.schema import DbId, Input
+from domain.schema import DbId, Input, Patch
 
 Short = Annotated[str, Field(max_length=100)]
 Tag = Annotated[str, Field(min_length=1, max_length=40)]
@@ -57,8 +57,10 @@ class CustomerCreate(_CustomerFields):
     stage: Stage = Stage.prospect
 
 
-class CustomerUpdate(_CustomerFields):
+class CustomerUpdate(_CustomerFields, Patch):
     """Only the fields sent change; send null to clear one. The kind never changes."""
+
+    not_null = frozenset({"name", "stage", "tags", "custom"})
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     stage: Stage | None = None
@@ -171,7 +173,9 @@ class ContactCreate(Input):
     custom: dict[str, Any] | None = None
 
 
-class ContactUpdate(Input):
+class ContactUpdate(Patch):
+    not_null = frozenset({"name", "custom"})
+
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     title: Short | None = None
     department: Short | None = None

@@ -277,9 +277,6 @@ async def update(
     customer = await get_for_update(session, actor=actor, customer_id=customer_id)
     kind = Kind(customer.kind)
     sent = data.model_dump(exclude_unset=True, exclude={"tags", "custom"})
-    for key in ("name", "stage"):
-        if key in sent and sent[key] is None:
-            raise Invalid("must not be empty", field=key)
     _check_kind_fields(kind, sent)
     fields = _normalised(kind, sent)
     await _check_refs(session, actor=actor, fields=fields, customer_id=customer.id)
@@ -468,8 +465,6 @@ CONTACT = "contact"
 def _contact_fields(fields: dict[str, Any]) -> dict[str, Any]:
     out = dict(fields)
     if "name" in out:
-        if out["name"] is None:
-            raise Invalid("must not be empty", field="name")
         out["name"] = normalize.person_name(out["name"])
     for key, fn in (
         ("mobile", normalize.phone),

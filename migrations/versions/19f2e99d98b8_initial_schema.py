@@ -41,7 +41,6 @@ def upgrade() -> None:
     sa.Column('manager_id', sa.Integer(), nullable=True),
     sa.Column('created_at', domain.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', domain.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['manager_id'], ['users.id'], name='fk_teams_manager', ondelete='SET NULL', use_alter=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
@@ -65,6 +64,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
     )
+    # teams and users refer to each other: the team's manager link comes once users exist
+    # (batch mode, so SQLite rebuilds the table with the constraint).
+    with op.batch_alter_table('teams', schema=None) as batch_op:
+        batch_op.create_foreign_key('fk_teams_manager', 'users', ['manager_id'], ['id'],
+                                    ondelete='SET NULL')
     op.create_table('api_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -293,6 +297,8 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     op.drop_table('api_keys')
+    with op.batch_alter_table('teams', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_teams_manager', type_='foreignkey')
     op.drop_table('users')
     op.drop_table('teams')
     op.drop_table('custom_fields')
