@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -135,14 +136,16 @@ def settings(db_url: str, tmp_path: Path, task_queue: str) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings, sessions: async_sessionmaker, temporal_client: Client):  # noqa: ANN201
+async def app(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], temporal_client: Client
+) -> AsyncIterator[FastAPI]:
     application = create_app(settings, temporal=temporal_client)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://dossier.test") as c:
         yield c

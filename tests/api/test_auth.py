@@ -77,7 +77,7 @@ async def test_changing_a_password_ends_earlier_sessions(
 
 async def test_sign_in_is_audited(
     client: httpx.AsyncClient, make_user: MakeUser, login: Login, sessions
-) -> None:  # noqa: ANN001
+) -> None:
     mei = await make_user("mei")
     await login("mei")
     async with sessions() as session:
@@ -89,7 +89,7 @@ async def test_sign_in_is_audited(
 
 async def test_api_key_is_scoped_hashed_and_revocable(
     client: httpx.AsyncClient, admin: dict[str, str], sessions
-) -> None:  # noqa: ANN001
+) -> None:
     issued = await client.post("/api/api-keys", json={"name": "web", "scopes": ["customers:read"]},
                                headers=admin)
     assert issued.status_code == 201

@@ -116,7 +116,7 @@ async def test_update_into_a_duplicate_is_409_too(
 )
 async def test_bad_input_is_4xx_naming_the_field_and_writes_nothing(
     client: httpx.AsyncClient, admin: dict[str, str], sessions, fields: dict, loc: list[str]
-) -> None:  # noqa: ANN001
+) -> None:
     response = await client.post("/api/customers", json=fields, headers=admin)
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["detail"][0]["loc"] == loc
@@ -206,7 +206,7 @@ async def test_search_by_name_phone_email_code_tag_owner_stage_city(
 async def test_reps_see_their_own_managers_their_team_admins_all(
     client: httpx.AsyncClient, make_user: MakeUser, make_team, login: Login,
     admin: dict[str, str],
-) -> None:  # noqa: ANN001
+) -> None:
     boss = await make_user("boss", Role.sales_manager)
     team = await make_team("华东", manager_id=boss.id)
     mine = await make_user("rep1", Role.sales, team_id=team)
@@ -279,7 +279,7 @@ async def test_every_change_is_audited_with_before_and_after(
 
 async def test_a_refused_write_leaves_no_audit_entry(
     client: httpx.AsyncClient, admin: dict[str, str], sessions
-) -> None:  # noqa: ANN001
+) -> None:
     row = await _create(client, admin, kind="person", name="林晓")
     refused = await client.patch(f"/api/customers/{row['id']}", headers=admin,
                                  json={"city": "苏州", "phone": "123"})
@@ -294,7 +294,7 @@ async def test_a_refused_write_leaves_no_audit_entry(
 
 async def test_timeline_pages_follow_ups_and_events_newest_first(
     client: httpx.AsyncClient, rep: dict[str, str], worker
-) -> None:  # noqa: ANN001
+) -> None:
     row = await _create(client, rep, kind="person", name="林晓")
     url = f"/api/customers/{row['id']}"
     for summary in ("第一次电话", "第二次电话", "第三次电话"):
@@ -316,7 +316,7 @@ async def test_timeline_pages_follow_ups_and_events_newest_first(
 
 
 async def test_transaction_summary_adds_up(sessions, admin: dict[str, str],
-                                          client: httpx.AsyncClient) -> None:  # noqa: ANN001
+                                          client: httpx.AsyncClient) -> None:
     from datetime import date
 
     row = await _create(client, admin, kind="person", name="林晓")

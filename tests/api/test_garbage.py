@@ -71,7 +71,7 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, admin: dict[str,
 async def test_streamed_oversized_body_is_413(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    async def chunks():  # noqa: ANN202 - no content-length: the limit must count as it reads
+    async def chunks():
         for _ in range(200):
             yield b"x" * 1000
 

@@ -17,7 +17,7 @@ def _closed_port() -> int:
 
 
 async def test_temporal_down_is_reported_and_writes_that_need_it_change_nothing(
-    settings: Settings, make_user, sessions  # noqa: ANN001
+    settings: Settings, make_user, sessions
 ) -> None:
     from tests.conftest import PASSWORD
 

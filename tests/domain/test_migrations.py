@@ -23,7 +23,7 @@ async def test_migrated_schema_matches_the_models(db_url: str) -> None:
     assert diff == [], "write a migration: `dossier makemigration '...'`"
 
 
-def test_downgrade_to_nothing_and_back(tmp_path) -> None:  # noqa: ANN001
+def test_downgrade_to_nothing_and_back(tmp_path) -> None:
     """A release can be rolled back: every migration's downgrade runs."""
     from alembic import command
 

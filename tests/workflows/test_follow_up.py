@@ -31,7 +31,7 @@ async def _customer_with_follow_up(
         ))
 
 
-async def _start(client: Client, task_queue: str, row: follow_up.FollowUp, due_at):  # noqa: ANN001, ANN202
+async def _start(client: Client, task_queue: str, row: follow_up.FollowUp, due_at):
     return await client.start_workflow(
         FollowUpReminderWorkflow.run,
         follow_up.ReminderRequest(follow_up_id=row.id, due_at=due_at),
