@@ -27,6 +27,7 @@ __all__ = [
     "phone",
     "phone_or_none",
     "text",
+    "url",
     "wechat_id",
 ]
 
@@ -323,7 +324,8 @@ def url(value: str, *, field: str = "url", assume_scheme: str | None = None) -> 
     except ValueError:
         raise Invalid("must be a web address", field=field) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise Invalid("must be an http(s) address with a host, like https://example.cn",
-                      field=field)
+        raise Invalid(
+            "must be an http(s) address with a host, like https://example.cn", field=field
+        )
     netloc = parts.netloc if "@" in parts.netloc else parts.netloc.lower()
     return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
