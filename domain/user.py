@@ -33,6 +33,12 @@ class Team(Base, Timestamped):
     manager_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", use_alter=True, name="fk_teams_manager")
     )
+    calendar: Mapped[str] = mapped_column(String(60), default="default", server_default="default")
+    """Name of the calendar policy whose business hours count for this team's SLAs."""
+    robot_kind: Mapped[str | None] = mapped_column(String(20))
+    """Chat robot for team notifications: wecom, dingtalk or feishu."""
+    robot_url: Mapped[str | None] = mapped_column(String(500))
+    robot_secret: Mapped[str | None] = mapped_column(String(200))
 
 
 class User(Base, Timestamped):

@@ -1,0 +1,1 @@
+"""Leads: unqualified enquiries, from capture through first contact to conversion."""
