@@ -7,6 +7,7 @@ import logging
 import signal
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -19,12 +20,14 @@ from workflows.client import connect
 log = logging.getLogger("dossier.worker")
 
 
-def build_worker(client: Client, sessions, task_queue: str) -> Worker:
+def build_worker(
+    client: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> Worker:
     return Worker(
         client,
-        task_queue=task_queue,
+        task_queue=settings.temporal_task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=all_activities(sessions),
+        activities=all_activities(sessions, settings),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -33,7 +36,7 @@ async def run(config: Settings = settings) -> None:
     """Run until SIGINT/SIGTERM, then let running activities finish before exiting."""
     engine = create_engine(config.database_url)
     client = await connect(config)
-    worker = build_worker(client, session_factory(engine), config.temporal_task_queue)
+    worker = build_worker(client, session_factory(engine), config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

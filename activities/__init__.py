@@ -8,9 +8,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.follow_up import FollowUpActivities
+from domain.settings import Settings
 
 
-def all_activities(sessions: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
-    """ALL_ACTIVITIES needs a database, so it is built per worker rather than at import."""
+def all_activities(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> list[Callable[..., Any]]:
+    """ALL_ACTIVITIES needs a database and settings, so it is built per worker, not at import."""
     follow_ups = FollowUpActivities(sessions)
-    return [follow_ups.remind_next_contact]
+    return [
+        follow_ups.remind_next_contact,
+    ]

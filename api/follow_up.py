@@ -7,7 +7,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
 from domain import follow_up
-from workflows.follow_up import FollowUpReminderWorkflow, workflow_id
+from workflows.follow_up import FollowUpReminderWorkflow
 
 router = APIRouter(prefix="/api/customers/{customer_id}/follow-ups", tags=["follow-ups"])
 
@@ -35,7 +35,7 @@ async def log_follow_up(
         await temporal.start_workflow(
             FollowUpReminderWorkflow.run,
             follow_up.ReminderRequest(follow_up_id=row.id, due_at=row.next_contact_at),
-            id=workflow_id(row.id),
+            id=settings.workflow_id("follow-up", row.id),
             task_queue=settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )

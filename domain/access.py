@@ -32,6 +32,7 @@ class Source(StrEnum):
     workflow = "workflow"
     system = "system"
     imports = "imports"
+    form = "form"
 
 
 class Scope(StrEnum):

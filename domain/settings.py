@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     """A running Temporal server (host:port); unset, `dossier run` starts the dev server."""
     temporal_namespace: str = "default"
     temporal_task_queue: str = "dossier"
+    temporal_id_prefix: str = ""
+    """Prefix of workflow ids, for several Dossier installs (or test runs) on one namespace."""
     temporal_dev_port: int = 7233
     temporal_ui_port: int = 8233
 
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh-CN"
 
+    lead_fuzzy_threshold: float = 90.0
+    """rapidfuzz similarity (0-100) of folded company names that counts as the same company."""
+
     max_body_bytes: int = 2_000_000
     page_size_max: int = 200
 
@@ -51,6 +56,10 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    def workflow_id(self, concept: str, entity_id: int) -> str:
+        """`lead-42`: one workflow per entity, found again from the entity alone."""
+        return f"{self.temporal_id_prefix}{concept}-{entity_id}"
 
     def signing_key(self) -> str:
         """The configured secret, or one generated on first use and kept under var/."""

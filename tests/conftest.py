@@ -117,10 +117,10 @@ def task_queue() -> str:
 
 @pytest.fixture
 async def worker(
-    temporal_client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str
+    temporal_client: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> AsyncIterator[Worker]:
     """The real worker registry, writing to the test database."""
-    async with build_worker(temporal_client, sessions, task_queue) as running:
+    async with build_worker(temporal_client, sessions, settings) as running:
         yield running
 
 
@@ -131,6 +131,7 @@ def settings(db_url: str, tmp_path: Path, task_queue: str) -> Settings:
         var_dir=tmp_path / "var",
         secret_key=SecretStr("test-secret-" + "x" * 32),
         temporal_task_queue=task_queue,
+        temporal_id_prefix=f"{task_queue}-",
         max_body_bytes=100_000,
     )
 

@@ -12,10 +12,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.follow_up import ReminderOutcome, ReminderRequest
 
 
-def workflow_id(follow_up_id: int) -> str:
-    return f"follow-up-{follow_up_id}"
-
-
 @workflow.defn(name="FollowUpReminder")
 class FollowUpReminderWorkflow:
     @workflow.run

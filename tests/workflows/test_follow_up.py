@@ -15,7 +15,7 @@ from domain import customer, follow_up
 from domain.access import SYSTEM
 from domain.db import transaction, utcnow
 from domain.task import Task
-from workflows.follow_up import FollowUpReminderWorkflow, workflow_id
+from workflows.follow_up import FollowUpReminderWorkflow
 
 
 async def _customer_with_follow_up(
@@ -35,7 +35,7 @@ async def _start(client: Client, task_queue: str, row: follow_up.FollowUp, due_a
     return await client.start_workflow(
         FollowUpReminderWorkflow.run,
         follow_up.ReminderRequest(follow_up_id=row.id, due_at=due_at),
-        id=workflow_id(row.id), task_queue=task_queue,
+        id=f"{task_queue}-follow-up-{row.id}", task_queue=task_queue,
     )
 
 
