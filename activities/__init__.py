@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.follow_up import FollowUpActivities
+from activities.lead import LeadActivities
+from activities.notify import NotifyActivities
 from domain.settings import Settings
 
 
@@ -16,6 +18,13 @@ def all_activities(
 ) -> list[Callable[..., Any]]:
     """ALL_ACTIVITIES needs a database and settings, so it is built per worker, not at import."""
     follow_ups = FollowUpActivities(sessions)
+    leads = LeadActivities(sessions, settings)
+    notices = NotifyActivities(sessions, settings)
     return [
         follow_ups.remind_next_contact,
+        leads.load_plan,
+        leads.assign,
+        leads.mark_sla,
+        leads.transition,
+        notices.notify,
     ]

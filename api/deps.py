@@ -34,6 +34,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""Committed when the route function returns, so the response never reports a write that
+then fails to commit."""
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""Committed when the route function returns, so a response never reports a write that then
+fails to commit."""
+
+
 async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal.client()
 
@@ -61,7 +71,7 @@ async def _actor(request: Request, session: AsyncSession, bearer: str | None) ->
 
 async def current_actor(
     request: Request,
-    session: Annotated[AsyncSession, Depends(get_session)],
+    session: SessionDep,
     bearer: Annotated[str | None, Depends(oauth2)],
 ) -> Actor:
     actor = await _actor(request, session, bearer)
@@ -72,13 +82,12 @@ async def current_actor(
 
 async def optional_actor(
     request: Request,
-    session: Annotated[AsyncSession, Depends(get_session)],
+    session: SessionDep,
     bearer: Annotated[str | None, Depends(oauth2)],
 ) -> Actor | None:
     return await _actor(request, session, bearer)
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

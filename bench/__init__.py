@@ -1,0 +1,1 @@
+"""Benchmarks on realistic data; run each as `python -m bench.<name>` (see its docstring)."""

@@ -1,0 +1,37 @@
+"""Lead transitions people ask for, on the dev server: refused updates (validator rejections)
+need the real server; the time-skipping one stalls its clock after them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.worker import Worker
+
+from tests.leads import SalesTeam, capture, settled
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "who", "status"),
+    [
+        ("qualify", None, "rep1", 409),         # assigned: not contacted yet
+        ("convert", None, "rep1", 409),         # only qualified leads convert
+        ("reassign", {"owner_id": 1}, "rep1", 403),  # reps do not reassign
+        ("disqualify", {"reason": "不喜欢"}, "rep1", 422),  # not a configured reason
+        ("contact", None, "rep2", 404),         # not rep2's lead: not even visible
+    ],
+)
+async def test_invalid_transitions_are_refused_naming_why(
+    worker: Worker, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    team: SalesTeam, admin: dict[str, str], path: str, body: dict | None, who: str, status: int,
+) -> None:
+    lead = (await capture(client, admin, contact_name="王女士", phone="13800138000"))["lead"]
+    await settled(sessions, lead["id"], lambda r: r.owner_id == team.ids["rep1"])
+    response = await client.post(f"/api/leads/{lead['id']}/{path}", json=body,
+                                 headers=team.headers[who])
+    assert response.status_code == status, response.text
+    if status == 409:
+        assert response.json()["current_status"] == "assigned"
+        assert "assigned" in response.json()["detail"][0]["msg"]
+    row = await settled(sessions, lead["id"], lambda r: True)
+    assert row.status == "assigned" and row.owner_id == team.ids["rep1"]

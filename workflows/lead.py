@@ -1,0 +1,377 @@
+"""Lead lifecycle: assign, hold the first-contact SLA in business time, pool, claim, convert.
+
+One workflow per lead (`lead-<id>`). People act through Updates whose validators run the pure
+transition rules on workflow state; the handlers write through activities, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.lead import LeadActivities
+    from domain.calendar import BusinessCalendar, add_business_time
+    from domain.lead.lifecycle import (
+        Action,
+        AssignRequest,
+        LeadPlan,
+        LeadStart,
+        Ownership,
+        SlaMark,
+        TransitionRequest,
+        TransitionResult,
+    )
+    from domain.lead.models import LeadStatus, SlaAction
+    from domain.lead.rules import SlaStep
+    from domain.lead.schemas import Caller, Transition
+    from domain.lead.transitions import TERMINAL, Refused, check
+    from domain.notification import Notice
+
+ALWAYS_OPEN = BusinessCalendar(always_open=True)
+DB_STEP = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
+    ),
+}
+NOTIFY = {
+    # A mail server or robot that is down must not hold up the next SLA step for long: the
+    # in-app task is made first, and a message still unsent after this is given up.
+    "start_to_close_timeout": timedelta(seconds=60),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=2)),
+}
+
+NOTICE_FOR: dict[SlaAction, str] = {
+    SlaAction.notify_owner: "lead.remind_owner",
+    SlaAction.notify_manager: "lead.escalate_manager",
+}
+
+
+def _refusal(failed: ActivityError) -> ApplicationError:
+    """The activity's own refusal (a limit, an unknown user), so the caller reads its reason."""
+    cause = failed.cause
+    if isinstance(cause, ApplicationError):
+        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True)
+    return ApplicationError(
+        "the change could not be saved, try again", type="Unavailable", non_retryable=True
+    )
+
+
+@workflow.defn(name="Lead")
+class LeadWorkflow:
+    def __init__(self) -> None:
+        self.lead_id = 0
+        self.status = LeadStatus.new
+        self.ownership = Ownership(owner_id=None)
+        self.generation = 0
+        """Bumped whenever the owner changes: the SLA chain of the old owner stops."""
+        self.clock_start: datetime | None = None
+        self.sla_reassignments = 0
+        """Reassignments the chain made by itself since a person last chose the owner."""
+        self.touched = 0
+        """Bumped by every logged contact: the follow-up cadence starts over."""
+        self.plan: LeadPlan | None = None
+        self.lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, start: LeadStart) -> str:
+        self.lead_id = start.lead_id
+        self.plan = await workflow.execute_activity_method(
+            LeadActivities.load_plan, start, **DB_STEP
+        )
+        async with self.lock:
+            owned = await workflow.execute_activity_method(
+                LeadActivities.assign, AssignRequest(lead_id=self.lead_id), **DB_STEP
+            )
+            await self._take(owned, notice="lead.assigned")
+        while self.status not in TERMINAL:
+            if self.status is LeadStatus.assigned:
+                await self._first_contact_sla()
+            elif self.status in (LeadStatus.contacted, LeadStatus.qualified):
+                await self._cadence()
+            else:
+                await workflow.wait_condition(lambda: self.status is not LeadStatus.pooled)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status.value
+
+    # --- the clocks -----------------------------------------------------------------------
+
+    def _calendar(self, business_hours: bool) -> BusinessCalendar:
+        return self.ownership.calendar if business_hours else ALWAYS_OPEN
+
+    async def _wait_until(self, due: datetime, moved: Callable[[], bool]) -> bool:
+        """Sleep until `due` unless `moved` turns true first; True when the deadline passed."""
+        remaining = due - workflow.now()
+        if remaining <= timedelta(0):
+            return not moved()
+        try:
+            await workflow.wait_condition(moved, timeout=remaining)
+        except TimeoutError:
+            return True
+        return False
+
+    async def _first_contact_sla(self) -> None:
+        """Run the chain's steps at their business-time deadlines until someone makes contact."""
+        assert self.plan is not None and self.clock_start is not None
+        generation = self.generation
+        calendar = self._calendar(self.plan.chain.business_hours)
+
+        def moved() -> bool:
+            return self.generation != generation or self.status is not LeadStatus.assigned
+
+        for index, step in enumerate(self.plan.chain.steps):
+            if (step.action is SlaAction.reassign
+                    and self.sla_reassignments >= self.plan.chain.max_reassignments):
+                continue
+            due = add_business_time(calendar, self.clock_start, step.after)
+            await self._mark(
+                SlaMark(lead_id=self.lead_id, due_at=due, next_action=step.action.value)
+            )
+            if not await self._wait_until(due, moved):
+                return
+            async with self.lock:
+                if moved():
+                    return
+                await self._fire(step, index, generation, due)
+            if moved():
+                return
+        await workflow.wait_condition(moved)
+
+    async def _fire(self, step: SlaStep, index: int, generation: int, due: datetime) -> None:
+        breach = f"{generation}.{index}.{step.action.value}"
+        await self._mark(
+            SlaMark(lead_id=self.lead_id, due_at=None, next_action=None, breached=breach)
+        )
+        if step.action in NOTICE_FOR:
+            recipient = (
+                self.ownership.owner_id
+                if step.action is SlaAction.notify_owner
+                else self.ownership.manager_id
+            )
+            await self._notify(NOTICE_FOR[step.action], recipient, step=breach, due=due)
+        elif step.action is SlaAction.reassign:
+            taken_at = workflow.now()
+            previous = self.ownership.owner_id
+            owned = await workflow.execute_activity_method(
+                LeadActivities.assign,
+                AssignRequest(
+                    lead_id=self.lead_id, exclude=[previous] if previous else [], reason="sla"
+                ),
+                **DB_STEP,
+            )
+            self.sla_reassignments += 1
+            await self._notify("lead.reassigned_away", previous, step=breach)
+            await self._take(owned, notice="lead.assigned", started=taken_at)
+        else:
+            await self._pool(breach)
+
+    async def _cadence(self) -> None:
+        """A contacted lead nobody works on for the cadence goes back to the pool."""
+        assert self.plan is not None
+        touched, generation = self.touched, self.generation
+        calendar = self._calendar(self.plan.cadence_business_hours)
+        due = add_business_time(
+            calendar, workflow.now(), timedelta(seconds=self.plan.cadence_seconds)
+        )
+
+        def moved() -> bool:
+            return (
+                self.touched != touched
+                or self.generation != generation
+                or self.status not in (LeadStatus.contacted, LeadStatus.qualified)
+            )
+
+        await self._mark(
+            SlaMark(lead_id=self.lead_id, due_at=due, next_action=SlaAction.return_to_pool.value)
+        )
+        if await self._wait_until(due, moved):
+            async with self.lock:
+                if not moved():
+                    await self._pool(f"{generation}.cadence.{touched}")
+
+    # --- steps ----------------------------------------------------------------------------
+
+    async def _take(
+        self, owned: Ownership, *, notice: str, started: datetime | None = None
+    ) -> None:
+        """A new owner (or the pool): their SLA clock starts at `started` (default: now)."""
+        self.generation += 1
+        self.ownership = owned
+        self.clock_start = started or workflow.now()
+        if owned.owner_id is None:
+            self.status = LeadStatus.pooled
+            await self._mark(SlaMark(lead_id=self.lead_id, due_at=None, next_action=None))
+            return
+        self.status = LeadStatus.assigned
+        await self._notify(notice, owned.owner_id, step=f"{self.generation}.assigned")
+
+    async def _pool(self, step: str) -> None:
+        previous = self.ownership.owner_id
+        await self._transition(
+            TransitionRequest(
+                lead_id=self.lead_id,
+                action=Action.pool,
+                caller=Caller(user_id=None, name="workflow", role="admin", source="workflow"),
+                note=step,
+            )
+        )
+        await self._notify("lead.returned_to_pool", previous, step=step)
+
+    async def _mark(self, mark: SlaMark) -> None:
+        await workflow.execute_activity_method(LeadActivities.mark_sla, mark, **DB_STEP)
+
+    async def _notify(
+        self, template: str, recipient: int | None, *, step: str, due: datetime | None = None
+    ) -> None:
+        """Tell someone; a channel that refuses for good is logged, the lifecycle goes on."""
+        if recipient is None:
+            return
+        assert self.plan is not None
+        notice = Notice(
+            key=f"{workflow.info().workflow_id}/{step}/{template}",
+            template=template,
+            recipient_id=recipient,
+            params={"lead_id": self.lead_id, "path": f"/leads/{self.lead_id}",
+                    "company": self.plan.company, "contact": self.plan.contact},
+            due_at=due,
+            ref_entity="lead",
+            ref_id=self.lead_id,
+            task_kind=template,
+        )
+        try:
+            await workflow.execute_activity("notify", notice, **NOTIFY)
+        except ActivityError as failed:
+            workflow.logger.warning("notice %s not delivered: %s", notice.key, failed.cause)
+
+    async def _transition(self, request: TransitionRequest) -> TransitionResult:
+        result = await workflow.execute_activity_method(
+            LeadActivities.transition, request, **DB_STEP
+        )
+        new_status = LeadStatus(result.status)
+        if result.ownership.owner_id != self.ownership.owner_id or (
+            new_status is LeadStatus.assigned and self.status is LeadStatus.pooled
+        ):
+            self.generation += 1
+            self.clock_start = workflow.now()
+        self.ownership = result.ownership
+        self.status = new_status
+        return result
+
+    # --- what people do -------------------------------------------------------------------
+
+    def _check(self, action: Action, update: Transition) -> None:
+        try:
+            check(action, self.status, update.caller, self.ownership)
+        except Refused as refused:
+            raise ApplicationError(
+                str(refused),
+                {"status": self.status.value},
+                type="Conflict" if refused.conflict else "Forbidden",
+                non_retryable=True,
+            ) from None
+
+    async def _act(self, action: Action, update: Transition, **payload: Any) -> TransitionResult:
+        async with self.lock:
+            self._check(action, update)  # again: the state may have moved while we queued
+            previous = self.ownership.owner_id
+            try:
+                result = await self._transition(
+                    TransitionRequest(
+                        lead_id=self.lead_id, action=action, caller=update.caller, **payload
+                    )
+                )
+            except ActivityError as failed:
+                raise _refusal(failed) from None
+            if action is Action.contact:
+                self.touched += 1
+            if action in (Action.reassign, Action.claim):
+                self.sla_reassignments = 0
+            if action is Action.reassign and result.ownership.owner_id != previous:
+                await self._notify(
+                    "lead.assigned", result.ownership.owner_id, step=f"{self.generation}.assigned"
+                )
+                await self._notify(
+                    "lead.reassigned_away", previous, step=f"{self.generation}.reassigned"
+                )
+        return result
+
+    @workflow.update
+    async def contact(self, update: Transition) -> TransitionResult:
+        """A logged contact: the first ends the SLA chain, later ones restart the cadence."""
+        return await self._act(
+            Action.contact, update, note=update.contact.note if update.contact else None
+        )
+
+    @contact.validator
+    def _validate_contact(self, update: Transition) -> None:
+        self._check(Action.contact, update)
+
+    @workflow.update
+    async def qualify(self, update: Transition) -> TransitionResult:
+        return await self._act(Action.qualify, update)
+
+    @qualify.validator
+    def _validate_qualify(self, update: Transition) -> None:
+        self._check(Action.qualify, update)
+
+    @workflow.update
+    async def disqualify(self, update: Transition) -> TransitionResult:
+        return await self._act(Action.disqualify, update, disqualify=update.disqualify)
+
+    @disqualify.validator
+    def _validate_disqualify(self, update: Transition) -> None:
+        assert self.plan is not None
+        self._check(Action.disqualify, update)
+        if (
+            update.disqualify is None
+            or update.disqualify.reason not in self.plan.disqualify_reasons
+        ):
+            raise ApplicationError(
+                "choose a reason from: " + ", ".join(self.plan.disqualify_reasons),
+                type="Invalid",
+                non_retryable=True,
+            )
+
+    @workflow.update
+    async def convert(self, update: Transition) -> TransitionResult:
+        return await self._act(Action.convert, update, convert=update.convert)
+
+    @convert.validator
+    def _validate_convert(self, update: Transition) -> None:
+        self._check(Action.convert, update)
+
+    @workflow.update
+    async def reassign(self, update: Transition) -> TransitionResult:
+        """A manager's hand: the new owner gets a fresh SLA clock."""
+        return await self._act(Action.reassign, update, reassign=update.reassign)
+
+    @reassign.validator
+    def _validate_reassign(self, update: Transition) -> None:
+        self._check(Action.reassign, update)
+        if update.reassign is None:
+            raise ApplicationError("say who gets the lead", type="Invalid", non_retryable=True)
+
+    @workflow.update
+    async def claim(self, update: Transition) -> TransitionResult:
+        """A rep takes the lead from the pool (the activity enforces limits and cool-down)."""
+        return await self._act(Action.claim, update)
+
+    @claim.validator
+    def _validate_claim(self, update: Transition) -> None:
+        self._check(Action.claim, update)
+
+    @workflow.query
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "owner_id": self.ownership.owner_id,
+            "generation": self.generation,
+        }
