@@ -12,7 +12,7 @@ from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -353,9 +353,7 @@ class LeadActivities:
         )
         session.add(deal)
         await session.flush()
-        await session.execute(
-            update(FollowUp).where(FollowUp.lead_id == lead.id).values(customer_id=owner.id)
-        )
+        await self._bring_history(session, lead, owner.id, actor)
         lead.customer_id, lead.contact_id, lead.deal_id = owner.id, contact_id, deal.id
         lead.status = LeadStatus.converted.value
         lead.converted_at = utcnow()
@@ -367,6 +365,23 @@ class LeadActivities:
             entity_id=deal.id,
             after={"name": deal.name, "customer_id": owner.id, "lead_id": lead.id},
         )
+
+    async def _bring_history(
+        self, session: AsyncSession, lead: Lead, customer_id: int, actor: Actor
+    ) -> None:
+        """The lead's story joins the customer's timeline: its arrival and every contact."""
+        if lead.customer_id != customer_id:
+            timeline.add(session, customer_id=customer_id, kind="lead.created", actor=actor,
+                         at=lead.created_at, summary=lead.message or lead.source or "",
+                         ref=(ENTITY, lead.id))
+        notes = await session.scalars(
+            select(FollowUp).where(FollowUp.lead_id == lead.id, FollowUp.customer_id.is_(None))
+        )
+        for note in notes:
+            note.customer_id = customer_id
+            timeline.add(session, customer_id=customer_id, kind=f"follow_up.{note.kind}",
+                         actor=actor, at=note.at, summary=note.summary[:200],
+                         ref=("follow_up", note.id), detail={"lead_id": lead.id})
 
     async def _convert_customer(
         self, session: AsyncSession, lead: Lead, actor: Actor, chosen: int | None

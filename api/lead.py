@@ -10,8 +10,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
-from domain import lead, policy
+from domain import follow_up, lead, policy
 from domain.access import Actor, Role
+from domain.db import transaction
 from domain.lead.lifecycle import LeadStart, TransitionResult
 from domain.lead.rules import LeadPolicy
 from domain.lead.schemas import (
@@ -228,3 +229,34 @@ async def claim(
     handle = await _handle(session, temporal, settings, actor, lead_id)
     await handle.execute_update(LeadWorkflow.claim, Transition(caller=_caller(actor)))
     return await _after(request, lead_id)
+
+
+@router.post("/api/leads/{lead_id}/follow-ups", status_code=201)
+async def log_follow_up(
+    request: Request,
+    lead_id: RecordId,
+    data: follow_up.FollowUpCreate,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> follow_up.FollowUpRead:
+    """A follow-up on a lead is a contact: the first one ends the first-contact SLA chain.
+
+    The workflow accepts the contact first (it may refuse), then the note is written in a
+    transaction of its own: writing first would hold SQLite's write lock while the workflow's
+    activity waits for it, and the request's read snapshot is older than that activity's write.
+    """
+    fields = follow_up.check_for_lead(data)
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    note = ContactLogged(note=fields["summary"][:2000])
+    result = await handle.execute_update(
+        LeadWorkflow.contact,
+        Transition(caller=_caller(actor), contact=note),
+        result_type=TransitionResult,
+    )
+    async with transaction(request.app.state.sessions) as fresh:  # see _after: new snapshot
+        row = await follow_up.log_for_lead(
+            fresh, actor=actor, lead_id=lead_id, customer_id=result.customer_id, fields=fields
+        )
+    return follow_up.FollowUpRead.model_validate(row)

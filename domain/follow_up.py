@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ForeignKey, Index, String, Text, select
@@ -39,9 +39,7 @@ class FollowUp(Base):
     __table_args__ = (Index("ix_follow_ups_customer_at", "customer_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     lead_id: Mapped[int | None] = mapped_column(
         ForeignKey("leads.id", ondelete="CASCADE"), index=True
     )
@@ -70,7 +68,8 @@ class FollowUpRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    customer_id: int
+    customer_id: int | None
+    lead_id: int | None
     contact_id: int | None
     kind: FollowUpKind
     at: datetime
@@ -87,11 +86,8 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-async def log(
-    session: AsyncSession, *, actor: Actor, customer_id: int, data: FollowUpCreate
-) -> FollowUp:
-    """Record an interaction; a next-contact date asks for a reminder (the caller starts it)."""
-    owner = await customer.get(session, actor=actor, customer_id=customer_id)
+def _checked(data: FollowUpCreate) -> dict[str, Any]:
+    """The follow-up's own rules: it happened already, the next contact is ahead, text given."""
     now = utcnow()
     at = _aware(data.at, "at") or now
     if at > now:
@@ -99,26 +95,20 @@ async def log(
     next_contact_at = _aware(data.next_contact_at, "next_contact_at")
     if next_contact_at is not None and next_contact_at <= now:
         raise Invalid("the next contact must be in the future", field="next_contact_at")
-    if data.contact_id is not None:
-        await customer.get_contact(
-            session, actor=actor, customer_id=customer_id, contact_id=data.contact_id
-        )
     summary = normalize.text(data.summary)
     if not summary:
         raise Invalid("must not be blank", field="summary")
-    row = FollowUp(
-        customer_id=owner.id,
-        contact_id=data.contact_id,
-        kind=data.kind.value,
-        at=at,
-        author_id=actor.user_id,
-        summary=summary,
-        next_step=normalize.text(data.next_step),
-        next_contact_at=next_contact_at,
-        reminder=(ReminderState.scheduled if next_contact_at else ReminderState.none).value,
-    )
-    session.add(row)
-    await session.flush()
+    return {
+        "kind": data.kind.value,
+        "at": at,
+        "summary": summary,
+        "next_step": normalize.text(data.next_step),
+        "next_contact_at": next_contact_at,
+        "reminder": (ReminderState.scheduled if next_contact_at else ReminderState.none).value,
+    }
+
+
+def _record(session: AsyncSession, *, actor: Actor, row: FollowUp) -> None:
     audit.record(
         session,
         actor=actor,
@@ -127,19 +117,68 @@ async def log(
         entity_id=row.id,
         after=FollowUpRead.model_validate(row).model_dump(exclude={"id"}),
     )
-    timeline.add(
-        session,
-        customer_id=owner.id,
-        kind=f"follow_up.{row.kind}",
-        actor=actor,
-        at=at,
-        summary=summary[:200],
-        ref=("follow_up", row.id),
-        detail={
-            "next_step": row.next_step,
-            "next_contact_at": next_contact_at.isoformat() if next_contact_at else None,
-        },
+    if row.customer_id is not None:
+        timeline.add(
+            session,
+            customer_id=row.customer_id,
+            kind=f"follow_up.{row.kind}",
+            actor=actor,
+            at=row.at,
+            summary=row.summary[:200],
+            ref=("follow_up", row.id),
+            detail={
+                "next_step": row.next_step,
+                "lead_id": row.lead_id,
+                "next_contact_at": row.next_contact_at.isoformat() if row.next_contact_at else None,
+            },
+        )
+
+
+async def log(
+    session: AsyncSession, *, actor: Actor, customer_id: int, data: FollowUpCreate
+) -> FollowUp:
+    """Record an interaction; a next-contact date asks for a reminder (the caller starts it)."""
+    owner = await customer.get(session, actor=actor, customer_id=customer_id)
+    fields = _checked(data)
+    if data.contact_id is not None:
+        await customer.get_contact(
+            session, actor=actor, customer_id=customer_id, contact_id=data.contact_id
+        )
+    row = FollowUp(
+        **fields, customer_id=owner.id, contact_id=data.contact_id, author_id=actor.user_id
     )
+    session.add(row)
+    await session.flush()
+    _record(session, actor=actor, row=row)
+    return row
+
+
+def check_for_lead(data: FollowUpCreate) -> dict[str, Any]:
+    """Validate before the lead's workflow hears of the contact, so nothing fails after it."""
+    if data.next_contact_at is not None:
+        raise Invalid(
+            "a lead's follow-up cadence is set by policy; plan next contacts on the "
+            "customer once converted",
+            field="next_contact_at",
+        )
+    if data.contact_id is not None:
+        raise Invalid("a lead has no contacts yet", field="contact_id")
+    return _checked(data)
+
+
+async def log_for_lead(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    lead_id: int,
+    customer_id: int | None,
+    fields: dict[str, Any],
+) -> FollowUp:
+    """Record a contact with a lead (already accepted by its workflow)."""
+    row = FollowUp(**fields, lead_id=lead_id, customer_id=customer_id, author_id=actor.user_id)
+    session.add(row)
+    await session.flush()
+    _record(session, actor=actor, row=row)
     return row
 
 

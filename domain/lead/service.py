@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import audit, custom_field, normalize, timeline
+from domain import audit, behaviour, custom_field, normalize, timeline
 from domain.access import Actor, Role, Scope
 from domain.customer import Contact, Customer
 from domain.db import utcnow
@@ -124,6 +124,7 @@ async def intake(
     await _attach(session, lead, matches)
     session.add(lead)
     await session.flush()
+    await behaviour.rescore(session, lead=lead)
     audit.record(
         session,
         actor=actor,
