@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+import domain.tables  # noqa: F401 - every table, so each mapper's foreign keys resolve
 from activities import all_activities
 from domain.db import create_engine, session_factory
 from domain.settings import Settings, settings

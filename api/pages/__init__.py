@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from api.pages import admin, auth, customer, task
+from api.pages import admin, auth, customer, lead, task
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, customer, task, admin):
+for _module in (auth, customer, lead, task, admin):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import DDL, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.db import Base, Timestamped
@@ -46,17 +46,64 @@ class DecisionRole(StrEnum):
     gatekeeper = "gatekeeper"
 
 
+LIVE = text("deleted_at IS NULL")
+"""Partial indexes over live rows: every list filters on this."""
+
+
 class Customer(Base, Timestamped):
     __tablename__ = "customers"
+    # Lists filter live rows and sort by updated_at (the default): the ix_customers_live_*
+    # indexes cover exactly those rows in that order. ix_customers_owner also covers archived
+    # rows, which the users foreign key's ON DELETE SET NULL must find. On PostgreSQL
+    # ix_customers_name_search (pg_trgm) serves `name LIKE '%…%'` for three characters or more
+    # and the pattern_ops ix_customers_name_key serves `name_key LIKE '…%'`.
     __table_args__ = (
-        Index("ix_customers_name_key", "name_key"),
+        Index(
+            "ix_customers_name_key", "name_key", postgresql_ops={"name_key": "varchar_pattern_ops"}
+        ),
+        Index(
+            "ix_customers_name_search",
+            "name",
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
+            postgresql_using="gin",
+            postgresql_ops={"name": "public.gin_trgm_ops"},
+        ),
         Index("ix_customers_credit_code", "credit_code"),
         Index("ix_customers_phone", "phone"),
         Index("ix_customers_email", "email"),
         Index("ix_customers_owner", "owner_id", "id"),
-        Index("ix_customers_stage", "stage", "id"),
-        Index("ix_customers_city", "city", "id"),
-        Index("ix_customers_updated", "updated_at", "id"),
+        Index(
+            "ix_customers_live_updated",
+            "updated_at",
+            "id",
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
+        ),
+        Index(
+            "ix_customers_live_owner",
+            "owner_id",
+            "updated_at",
+            "id",
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
+        ),
+        Index(
+            "ix_customers_live_stage",
+            "stage",
+            "updated_at",
+            "id",
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
+        ),
+        Index(
+            "ix_customers_live_city",
+            "city",
+            "updated_at",
+            "id",
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
+        ),
         Index("ix_customers_parent", "parent_id"),
     )
 
@@ -112,6 +159,15 @@ class Customer(Base, Timestamped):
         if not self.purchase_count:
             return None
         return (self.total_amount / self.purchase_count).quantize(Decimal("0.01"))
+
+
+# create_all (tests build schemas with it) needs pg_trgm for ix_customers_name_search's opclass;
+# the migration installs it the same way.
+event.listen(
+    Customer.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").execute_if(dialect="postgresql"),
+)
 
 
 class CustomerTag(Base):

@@ -149,8 +149,11 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int
+    """How many match; when `total_exact` is false, a lower bound (searches stop counting at
+    10,000)."""
     page: int
     size: int
+    total_exact: bool = True
 
 
 class DuplicateMatch(BaseModel):

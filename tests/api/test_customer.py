@@ -331,3 +331,61 @@ async def test_transaction_summary_adds_up(sessions, admin: dict[str, str],
     assert Decimal(body["total_amount"]) == Decimal("350.50")
     assert Decimal(body["average_order_value"]) == Decimal("175.25")
     assert body["stage"] == "customer"
+
+
+
+async def test_the_total_stops_counting_at_the_cap_and_says_it_is_a_lower_bound(
+    client: httpx.AsyncClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domain.customer import service
+    from tests.pages.conftest import web_sign_in
+
+    made = [await _create(client, admin, kind="person", name=f"林{n}") for n in "一二三四五"]
+    tagged = await _create(client, admin, kind="person", name="林六", tags=["重点"])
+    await _create(client, admin, kind="company", name="恒川集团有限公司", tags=["重点"])
+    newest_first = [tagged["id"], *(c["id"] for c in reversed(made))]  # the six named 林
+
+    async def listed(query: str) -> tuple[int, bool, list[int]]:
+        """Total, whether it is exact, and the ids of pages 1-4 of two."""
+        totals, ids = set(), []
+        for n in (1, 2, 3, 4):
+            response = await client.get(f"/api/customers?q=林&size=2&page={n}&{query}",
+                                        headers=admin)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            totals.add((body["total"], body["total_exact"]))
+            ids += [c["id"] for c in body["items"]]
+        assert len(totals) == 1, totals
+        return (*totals.pop(), ids)
+
+    assert await listed("") == (6, True, newest_first)
+
+    monkeypatch.setattr(service, "TOTAL_CAP", 3)
+    # Six match and three are counted; every page still comes, in order, past the third.
+    assert await listed("") == (3, False, newest_first)
+    assert await listed("sort=-created_at") == (3, False, newest_first)
+    assert await listed("sort=created_at") == (3, False, newest_first[::-1])
+    # A filter leaving no more than the cap is counted exactly.
+    assert await listed("tag=重点") == (1, True, [tagged["id"]])
+    monkeypatch.setattr(service, "TOTAL_CAP", 6)  # exactly the cap: exact
+    assert await listed("") == (6, True, newest_first)
+    monkeypatch.setattr(service, "TOTAL_CAP", 5)
+    assert await listed("") == (5, False, newest_first)
+
+    # The list page says "5+" and, with no last page to show, offers "next" after a full page.
+    await web_sign_in(client, "root")
+    listing = await client.get("/customers?q=林")
+    assert listing.status_code == 200
+    assert "共 5+ 个客户" in listing.text and "第 1 页" in listing.text
+    assert 'rel="next"' not in listing.text  # six fit on the first page of twenty
+    client.cookies.set("lang", "en")
+    english = await client.get("/customers?q=林")
+    assert "5+ customers" in english.text and "Page 1" in english.text
+    monkeypatch.setattr(service, "TOTAL_CAP", 3)
+    monkeypatch.setattr("api.pages.customer.PAGE_SIZE", 2)
+    full = await client.get("/customers?q=林&page=2")
+    assert "3+ customers" in full.text and "Page 2" in full.text
+    assert 'rel="next"' in full.text and 'rel="prev"' in full.text
+    monkeypatch.setattr(service, "TOTAL_CAP", 10_000)
+    exact = await client.get("/customers?q=林")
+    assert "6 in all" in exact.text and "+ customers" not in exact.text
