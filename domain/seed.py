@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from stdnum.cn import uscc
 
-from domain import custom_field, customer, follow_up, user
+from domain import custom_field, customer, follow_up, policy, user
 from domain.access import SYSTEM, ApproverGroup, Role
 from domain.db import create_engine, session_factory, transaction, utcnow
 from domain.settings import Settings
@@ -110,6 +110,9 @@ async def _demo(session) -> list[tuple[str, str]]:
         data=user.TeamUpdate(manager_id=users["service_manager"].id),
     )
 
+    await policy.publish(session, actor=SYSTEM, kind=policy.PolicyKind.assignment, data={
+        "default": {"name": "华东销售部轮询", "target": {"team_id": teams["华东销售部"]}},
+    })
     await custom_field.create(
         session,
         actor=SYSTEM,

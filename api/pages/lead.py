@@ -532,9 +532,7 @@ async def qualify(request: Request, lead_id: str) -> Response:
 @router.post("/leads/{lead_id}/disqualify")
 async def disqualify(request: Request, lead_id: str) -> Response:
     async def step(page: Page, number: int, form: FormData, args: dict[str, Any]) -> Response:
-        data = Disqualify.model_validate(
-            {"reason": _text(form, "reason") or "", "note": _text(form, "disqualify_note")}
-        )
+        data = Disqualify.model_validate({"reason": _text(form, "reason") or ""})
         await _through_workflow(page, lambda: lead_routes.disqualify(**args, data=data))
         return redirect(f"/leads/{number}", flash="lead_disqualified")
 
@@ -558,9 +556,7 @@ async def convert(request: Request, lead_id: str) -> Response:
 @router.post("/leads/{lead_id}/reassign")
 async def reassign(request: Request, lead_id: str) -> Response:
     async def step(page: Page, number: int, form: FormData, args: dict[str, Any]) -> Response:
-        data = Reassign.model_validate(
-            {"owner_id": _text(form, "owner_id"), "note": _text(form, "reassign_note")}
-        )
+        data = Reassign.model_validate({"owner_id": _text(form, "owner_id")})
         await _through_workflow(page, lambda: lead_routes.reassign(**args, data=data))
         # Given outside the manager's teams, the lead is no longer theirs to see.
         async with page.request.app.state.sessions() as fresh:

@@ -16,6 +16,7 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.policy import PolicyKind
 from domain.settings import Settings
+from tests.histories import record_history
 from tests.leads import SalesTeam, capture, publish, settled
 
 
@@ -141,6 +142,7 @@ async def test_follow_up_contacts_then_convert_creates_customer_contact_and_deal
 
     handle = temporal_client.get_workflow_handle(settings.workflow_id("lead", lead["id"]))
     assert await handle.result() == "converted"
+    await record_history(handle, "lead_contact_qualify_convert")
     async with sessions() as session:
         owner = await session.get(Customer, body["customer_id"])
         contact = await session.get(Contact, body["contact_id"])

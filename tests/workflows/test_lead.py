@@ -14,6 +14,7 @@ from domain.lead import LeadStatus
 from domain.policy import PolicyKind
 from domain.settings import Settings
 from domain.task import Task
+from tests.histories import record_history
 from tests.leads import (
     SalesTeam,
     capture,
@@ -79,6 +80,7 @@ async def test_no_contact_steps_fire_in_business_time_over_weekend_holiday_and_m
         day_of(friday, 8, 16, 0),     # 40 h of rep2's time: Tue–Fri, then the make-up Saturday
     ])
     assert pooled.pooled_from_id == team.ids["rep2"] and pooled.owner_id is None
+    await record_history(handle_for(temporal_env, settings, lead["id"]), "lead_sla_to_pool")
     rep1, rep2, boss = team.ids["rep1"], team.ids["rep2"], team.ids["boss"]
     assert await _tasks(sessions) == [
         ("lead.assigned", rep1), ("lead.remind_owner", rep1), ("lead.escalate_manager", boss),

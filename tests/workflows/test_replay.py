@@ -1,0 +1,26 @@
+"""Every recorded history replays against today's workflow code without non-determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.histories import HERE
+from workflows import ALL_WORKFLOWS
+
+HISTORIES = sorted(HERE.glob("*.json"))
+
+
+def test_there_are_recorded_histories() -> None:
+    assert HISTORIES, "record them: DOSSIER_RECORD_HISTORIES=1 make test"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
