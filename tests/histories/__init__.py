@@ -18,4 +18,4 @@ HERE = Path(__file__).parent
 async def record_history(handle: WorkflowHandle, name: str) -> None:
     if os.environ.get("DOSSIER_RECORD_HISTORIES") == "1":
         history = await handle.fetch_history()
-        (HERE / f"{name}.json").write_text(history.to_json())  # noqa: ASYNC240 - test tooling
+        (HERE / f"{name}.json").write_text(history.to_json())
