@@ -654,12 +654,13 @@ async def bare_starts(address: str, count: int, concurrency: int, warmup: int) -
 
 
 async def wait_assigned(
-    database: Database, expected: int, since: float, patience: float
+    stack: Stack, expected: int, since: float, patience: float
 ) -> tuple[float | None, Counter[str]]:
     """Seconds from `since` until `expected` leads are assigned (None after `patience` s)."""
     deadline = time.perf_counter() + patience
     while True:
-        counts = await asyncio.to_thread(database.status_counts)
+        stack.check_alive()
+        counts = await asyncio.to_thread(stack.database.status_counts)
         if counts["assigned"] >= expected:
             return time.perf_counter() - since, counts
         if time.perf_counter() > deadline:
@@ -696,7 +697,9 @@ async def measure(
     plan = enquiries.plan(warmup + leads, resubmit_share=RESUBMIT_SHARE, not_before=2 * warmup)
     warm = await post_leads(stack, headers, enquiries, plan[:warmup], concurrency)
     # The warm-up leads are assigned before the clock starts, so they do not count either.
-    await wait_assigned(stack.database, warm.created, time.perf_counter(), assign_timeout)
+    ready, counts = await wait_assigned(stack, warm.created, time.perf_counter(), 60)
+    if ready is None:
+        stack.fail(f"the warm-up leads are not assigned after 60 s: {dict(counts)}", "worker")
     print(f"{dialect}: posting {leads:,} leads …", file=sys.stderr, flush=True)
     since = time.perf_counter()
     intake = await post_leads(stack, headers, enquiries, plan[warmup:], concurrency)
@@ -704,7 +707,7 @@ async def measure(
     intake.statuses.update({f"warm-up {k}": v for k, v in warm.statuses.items() if k != "201"})
     print(f"{dialect}: waiting until every lead is assigned …", file=sys.stderr, flush=True)
     assigned_after, statuses = await wait_assigned(
-        stack.database, warm.created + intake.created, since, assign_timeout
+        stack, warm.created + intake.created, since, assign_timeout
     )
     return Result(dialect, intake, bare, assigned_after, statuses)
 

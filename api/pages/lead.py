@@ -69,7 +69,11 @@ CAPTURE_FIELDS = (
 )
 PRIORITIES = ("high", "normal", "low")
 MATCH_FIELDS = ("phone", "email", "wechat_id", "credit_code", "company")
-MATCH_KINDS = ("customer", "contact", "lead")
+MATCHED = {
+    "customer": "lead.matched_customer",
+    "contact": "lead.matched_contact",
+    "lead": "lead.matched_lead",
+}
 RULE_NAMES = {
     "existing customer owner": "lead.rule_existing_owner",
     "by hand": "lead.rule_by_hand",
@@ -196,8 +200,8 @@ def _notice(page: Page) -> dict[str, Any] | None:
         return None
     matched, ref = params.get("matched", ""), params.get("ref", "")
     found = None
-    if matched in MATCH_KINDS and ref.isdigit() and reason:
-        found = page.t(f"lead.matched_{matched}", id=ref) + page.t("common.colon") + reason
+    if matched in MATCHED and ref.isdigit() and reason:
+        found = page.t(MATCHED[matched], id=ref) + page.t("common.colon") + reason
     customer_id = int(ref) if matched == "customer" and ref.isdigit() else None
     return {"kind": "created", "id": int(created), "found": found, "customer_id": customer_id}
 
@@ -445,6 +449,9 @@ async def _render_lead(
         owner=owner,
         pooled_from=users.get(row.pooled_from_id) if row.pooled_from_id else None,
         match=match,
+        match_text=page.t(MATCHED[match["kind"]], id=match.get("id"))
+        if match.get("kind") in MATCHED
+        else "",
         match_reason=_match_reason(page, match.get("field", ""), match.get("score"))
         if match
         else "",

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, custom_field, normalize, timeline
@@ -33,6 +33,8 @@ ENTITY = "customer"
 READ_ALL_ROLES = (Role.admin, Role.service_manager, Role.service)
 TOTAL_CAP = 10_000
 """A search counts its matches up to this many; beyond, the total is a lower bound ("10,000+")."""
+PAGE_FROM_IDS = 1_000
+"""Up to this many matches, a search sorts its page from the matching ids it has read."""
 
 
 def visible(actor: Actor) -> ColumnElement[bool]:
@@ -427,40 +429,42 @@ async def search(
 ) -> Page[CustomerRead]:
     """One page of the customers the actor may see that match every filter, in `query.sort`.
 
-    The matching ids are read once, unordered and at most TOTAL_CAP + 1 of them: that is the
-    total (exact up to TOTAL_CAP, else TOTAL_CAP with `total_exact` false, shown as
-    "10,000+"), and when exact the page is sorted from those ids only, so an expensive filter
-    (a name substring) is not evaluated twice. Counting a million matches would cost more
-    than the page itself.
+    Counting a million matches costs more than the page, so the total stops at TOTAL_CAP
+    (`total_exact` false, shown as "10,000+"). The matching ids are read first, unordered and
+    at most PAGE_FROM_IDS + 1 of them. When that is all of them, they are the exact total and
+    the page is sorted from those rows alone, so an expensive filter (a name substring, which
+    reads the whole table) runs once. Otherwise a count that stops at TOTAL_CAP + 1 gives the
+    total and the page walks the sort order through the filters: with that many matches it
+    soon has a page, and a long id list would cost more than it saves.
     """
     actor.require_scope(Scope.customers_read)
     where = await _filters(session, actor=actor, query=query)
-    hits = list(
-        await session.scalars(
-            select(Customer.id)
-            .where(*where, *_tag_clauses(query.tag, for_page=False))
-            .limit(TOTAL_CAP + 1)
-        )
-    )
-    exact = len(hits) <= TOTAL_CAP
+    matching = select(Customer.id).where(*where, *_tag_clauses(query.tag, for_page=False))
+    few = min(PAGE_FROM_IDS, TOTAL_CAP)
+    hits = list(await session.scalars(matching.limit(few + 1)))
     page_where = [*where, *_tag_clauses(query.tag, for_page=True)]
-    if exact:
+    if len(hits) <= few:
+        total = len(hits)
         # Integers rendered inline: SQLite before 3.32 allows only 999 bound parameters.
-        ids = bindparam("hits", hits, expanding=True, literal_execute=True)
-        page_where.append(Customer.id.in_(ids))
+        page_where.append(
+            Customer.id.in_(bindparam("hits", hits, expanding=True, literal_execute=True))
+        )
+    else:
+        capped = matching.limit(TOTAL_CAP + 1).subquery()
+        total = await session.scalar(select(func.count()).select_from(capped)) or 0
     rows = (
         await session.scalars(
             _ordered(select(Customer).where(*page_where), query.sort)
             .offset((query.page - 1) * query.size)
             .limit(query.size)
         )
-        if hits
+        if total
         else []
     )
     return Page[CustomerRead](
         items=[CustomerRead.model_validate(c) for c in rows],
-        total=min(len(hits), TOTAL_CAP),
-        total_exact=exact,
+        total=min(total, TOTAL_CAP),
+        total_exact=total <= TOTAL_CAP,
         page=query.page,
         size=query.size,
     )

@@ -358,19 +358,23 @@ async def test_the_total_stops_counting_at_the_cap_and_says_it_is_a_lower_bound(
         assert len(totals) == 1, totals
         return (*totals.pop(), ids)
 
-    assert await listed("") == (6, True, newest_first)
-
-    monkeypatch.setattr(service, "TOTAL_CAP", 3)
-    # Six match and three are counted; every page still comes, in order, past the third.
-    assert await listed("") == (3, False, newest_first)
-    assert await listed("sort=-created_at") == (3, False, newest_first)
-    assert await listed("sort=created_at") == (3, False, newest_first[::-1])
-    # A filter leaving no more than the cap is counted exactly.
-    assert await listed("tag=重点") == (1, True, [tagged["id"]])
-    monkeypatch.setattr(service, "TOTAL_CAP", 6)  # exactly the cap: exact
-    assert await listed("") == (6, True, newest_first)
-    monkeypatch.setattr(service, "TOTAL_CAP", 5)
-    assert await listed("") == (5, False, newest_first)
+    # Few matches: the page is sorted from the ids read; more: counted, and sorted by SQL.
+    for page_from_ids in (1_000, 2):
+        monkeypatch.setattr(service, "PAGE_FROM_IDS", page_from_ids)
+        monkeypatch.setattr(service, "TOTAL_CAP", 10_000)
+        assert await listed("") == (6, True, newest_first)
+        assert await listed("sort=created_at") == (6, True, newest_first[::-1])
+        assert await listed("tag=重点") == (1, True, [tagged["id"]])
+        monkeypatch.setattr(service, "TOTAL_CAP", 3)
+        # Six match and three are counted; every page still comes, in order, past the third.
+        assert await listed("") == (3, False, newest_first)
+        assert await listed("sort=-created_at") == (3, False, newest_first)
+        assert await listed("sort=created_at") == (3, False, newest_first[::-1])
+        assert await listed("tag=重点") == (1, True, [tagged["id"]])
+        monkeypatch.setattr(service, "TOTAL_CAP", 6)  # exactly the cap: exact
+        assert await listed("") == (6, True, newest_first)
+        monkeypatch.setattr(service, "TOTAL_CAP", 5)
+        assert await listed("") == (5, False, newest_first)
 
     # The list page says "5+" and, with no last page to show, offers "next" after a full page.
     await web_sign_in(client, "root")

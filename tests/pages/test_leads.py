@@ -444,6 +444,7 @@ async def test_the_new_lead_form_says_what_it_matched(
     row = await settled(sessions, lead_id, lambda r: r.owner_id is not None)
     assert row.owner_id == team.ids["rep2"]  # the customer's owner
     assert row.assigned_rule == "existing customer owner"
+    assert (await web.get(f"/leads/{lead_id}")).status_code == 404  # rep2's now
 
     again = await web.post(
         "/leads", data={"csrf_token": token, "contact_name": "李雷", "phone": "02161234567"}
@@ -455,3 +456,9 @@ async def test_the_new_lead_form_says_what_it_matched(
     async with sessions() as session:
         count = len((await session.scalars(select(Lead.id))).all())
     assert count == 1
+
+    assert (await web.post("/logout", data={"csrf_token": token})).status_code == 303
+    await web_sign_in(web, "rep2")
+    shown = _plain((await web.get(f"/leads/{lead_id}")).text)
+    assert f"匹配到已有客户 #{known.id}：电话相同" in shown
+    assert "老客户的负责人" in shown and "高优先级" in shown and "再次提交" in shown
