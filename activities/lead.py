@@ -229,7 +229,8 @@ class LeadActivities:
                     lead,
                     actor,
                     f"lead.{request.action.value}",
-                    request.note or lead.status,
+                    # The kind names the step (pages translate it); the summary: the person's words.
+                    request.note or (request.disqualify.reason if request.disqualify else ""),
                 )
             return TransitionResult(
                 lead_id=lead.id,
@@ -371,17 +372,30 @@ class LeadActivities:
     ) -> None:
         """The lead's story joins the customer's timeline: its arrival and every contact."""
         if lead.customer_id != customer_id:
-            timeline.add(session, customer_id=customer_id, kind="lead.created", actor=actor,
-                         at=lead.created_at, summary=lead.message or lead.source or "",
-                         ref=(ENTITY, lead.id))
+            timeline.add(
+                session,
+                customer_id=customer_id,
+                kind="lead.created",
+                actor=actor,
+                at=lead.created_at,
+                summary=lead.message or lead.source or "",
+                ref=(ENTITY, lead.id),
+            )
         notes = await session.scalars(
             select(FollowUp).where(FollowUp.lead_id == lead.id, FollowUp.customer_id.is_(None))
         )
         for note in notes:
             note.customer_id = customer_id
-            timeline.add(session, customer_id=customer_id, kind=f"follow_up.{note.kind}",
-                         actor=actor, at=note.at, summary=note.summary[:200],
-                         ref=("follow_up", note.id), detail={"lead_id": lead.id})
+            timeline.add(
+                session,
+                customer_id=customer_id,
+                kind=f"follow_up.{note.kind}",
+                actor=actor,
+                at=note.at,
+                summary=note.summary[:200],
+                ref=("follow_up", note.id),
+                detail={"lead_id": lead.id},
+            )
 
     async def _convert_customer(
         self, session: AsyncSession, lead: Lead, actor: Actor, chosen: int | None

@@ -128,8 +128,10 @@ class LeadWorkflow:
             return self.generation != generation or self.status is not LeadStatus.assigned
 
         for index, step in enumerate(self.plan.chain.steps):
-            if (step.action is SlaAction.reassign
-                    and self.sla_reassignments >= self.plan.chain.max_reassignments):
+            if (
+                step.action is SlaAction.reassign
+                and self.sla_reassignments >= self.plan.chain.max_reassignments
+            ):
                 continue
             due = add_business_time(calendar, self.clock_start, step.after)
             await self._mark(
@@ -239,8 +241,12 @@ class LeadWorkflow:
             key=f"{workflow.info().workflow_id}/{step}/{template}",
             template=template,
             recipient_id=recipient,
-            params={"lead_id": self.lead_id, "path": f"/leads/{self.lead_id}",
-                    "company": self.plan.company, "contact": self.plan.contact},
+            params={
+                "lead_id": self.lead_id,
+                "path": f"/leads/{self.lead_id}",
+                "company": self.plan.company,
+                "contact": self.plan.contact,
+            },
             due_at=due,
             ref_entity="lead",
             ref_id=self.lead_id,
@@ -324,7 +330,8 @@ class LeadWorkflow:
 
     @workflow.update
     async def disqualify(self, update: Transition) -> TransitionResult:
-        return await self._act(Action.disqualify, update, disqualify=update.disqualify)
+        note = update.disqualify.note if update.disqualify else None
+        return await self._act(Action.disqualify, update, disqualify=update.disqualify, note=note)
 
     @disqualify.validator
     def _validate_disqualify(self, update: Transition) -> None:
@@ -351,7 +358,8 @@ class LeadWorkflow:
     @workflow.update
     async def reassign(self, update: Transition) -> TransitionResult:
         """A manager's hand: the new owner gets a fresh SLA clock."""
-        return await self._act(Action.reassign, update, reassign=update.reassign)
+        note = update.reassign.note if update.reassign else None
+        return await self._act(Action.reassign, update, reassign=update.reassign, note=note)
 
     @reassign.validator
     def _validate_reassign(self, update: Transition) -> None:
