@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,7 +106,8 @@ async def get_lead(lead_id: RecordId, actor: CurrentActor, session: SessionDep) 
     return LeadRead.model_validate(await lead.service.get(session, actor=actor, lead_id=lead_id))
 
 
-def _caller(actor: Actor) -> Caller:
+def caller(actor: Actor) -> Caller:
+    """The signed-in person as the lead workflow's validators see them."""
     return Caller(
         user_id=actor.user_id,
         name=actor.name,
@@ -131,6 +132,24 @@ async def _after(request: Request, lead_id: int) -> LeadRead:
         return LeadRead.model_validate(await fresh.get(lead.Lead, lead_id))
 
 
+async def transition(
+    request: Request,
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    actor: Actor,
+    lead_id: int,
+    update: Any,
+    **payload: Any,
+) -> LeadRead:
+    """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors)."""
+    handle = await _handle(session, temporal, settings, actor, lead_id)
+    await handle.execute_update(
+        update, Transition(caller=caller(actor), **payload), result_type=TransitionResult
+    )
+    return await _after(request, lead_id)
+
+
 @router.post("/api/leads/{lead_id}/contact")
 async def contact(
     request: Request,
@@ -142,13 +161,9 @@ async def contact(
     data: ContactLogged | None = None,
 ) -> LeadRead:
     """Log a contact: the first one stops the first-contact SLA chain."""
-    handle = await _handle(session, temporal, settings, actor, lead_id)
-    await handle.execute_update(
-        LeadWorkflow.contact,
-        Transition(caller=_caller(actor), contact=data),
-        result_type=TransitionResult,
+    return await transition(
+        request, session, temporal, settings, actor, lead_id, LeadWorkflow.contact, contact=data
     )
-    return await _after(request, lead_id)
 
 
 @router.post("/api/leads/{lead_id}/qualify")
@@ -160,9 +175,9 @@ async def qualify(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> LeadRead:
-    handle = await _handle(session, temporal, settings, actor, lead_id)
-    await handle.execute_update(LeadWorkflow.qualify, Transition(caller=_caller(actor)))
-    return await _after(request, lead_id)
+    return await transition(
+        request, session, temporal, settings, actor, lead_id, LeadWorkflow.qualify
+    )
 
 
 @router.post("/api/leads/{lead_id}/disqualify")
@@ -175,11 +190,16 @@ async def disqualify(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> LeadRead:
-    handle = await _handle(session, temporal, settings, actor, lead_id)
-    await handle.execute_update(
-        LeadWorkflow.disqualify, Transition(caller=_caller(actor), disqualify=data)
+    return await transition(
+        request,
+        session,
+        temporal,
+        settings,
+        actor,
+        lead_id,
+        LeadWorkflow.disqualify,
+        disqualify=data,
     )
-    return await _after(request, lead_id)
 
 
 @router.post("/api/leads/{lead_id}/convert")
@@ -193,11 +213,16 @@ async def convert(
     data: Convert | None = None,
 ) -> LeadRead:
     """Creates or links the customer and contact, opens a deal, and ends the lead's workflow."""
-    handle = await _handle(session, temporal, settings, actor, lead_id)
-    await handle.execute_update(
-        LeadWorkflow.convert, Transition(caller=_caller(actor), convert=data or Convert())
+    return await transition(
+        request,
+        session,
+        temporal,
+        settings,
+        actor,
+        lead_id,
+        LeadWorkflow.convert,
+        convert=data or Convert(),
     )
-    return await _after(request, lead_id)
 
 
 @router.post("/api/leads/{lead_id}/reassign")
@@ -210,11 +235,9 @@ async def reassign(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> LeadRead:
-    handle = await _handle(session, temporal, settings, actor, lead_id)
-    await handle.execute_update(
-        LeadWorkflow.reassign, Transition(caller=_caller(actor), reassign=data)
+    return await transition(
+        request, session, temporal, settings, actor, lead_id, LeadWorkflow.reassign, reassign=data
     )
-    return await _after(request, lead_id)
 
 
 @router.post("/api/pool/{lead_id}/claim")
@@ -226,9 +249,9 @@ async def claim(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> LeadRead:
-    handle = await _handle(session, temporal, settings, actor, lead_id)
-    await handle.execute_update(LeadWorkflow.claim, Transition(caller=_caller(actor)))
-    return await _after(request, lead_id)
+    return await transition(
+        request, session, temporal, settings, actor, lead_id, LeadWorkflow.claim
+    )
 
 
 @router.post("/api/leads/{lead_id}/follow-ups", status_code=201)
@@ -252,7 +275,7 @@ async def log_follow_up(
     note = ContactLogged(note=fields["summary"][:2000])
     result = await handle.execute_update(
         LeadWorkflow.contact,
-        Transition(caller=_caller(actor), contact=note),
+        Transition(caller=caller(actor), contact=note),
         result_type=TransitionResult,
     )
     async with transaction(request.app.state.sessions) as fresh:  # see _after: new snapshot

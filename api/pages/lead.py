@@ -371,7 +371,7 @@ async def claim(request: Request, lead_id: str) -> Response:
 
 def _allowed(page: Page, row: lead.Lead, owner: user.User | None) -> dict[str, bool]:
     """The buttons to show: the transition rules the workflow's validators run, on the row."""
-    caller = lead_routes._caller(page.me)
+    caller = lead_routes.caller(page.me)
     ownership = Ownership(owner_id=row.owner_id, team_id=owner.team_id if owner else None)
     allowed = {}
     for action in (a for a in Action if a is not Action.pool):
