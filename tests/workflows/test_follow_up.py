@@ -58,7 +58,7 @@ async def test_reminder_task_appears_exactly_when_the_next_contact_is_due(
     timer_set_at = started.event_time.ToDatetime(tzinfo=UTC)
     assert len(fired) == 1
     # Never early; late only by the moments the workflow task itself took to run.
-    assert due_at <= fired_at < due_at + timedelta(seconds=1), (fired_at, due_at)
+    assert due_at <= fired_at < due_at + timedelta(seconds=10), (fired_at, due_at)
     assert timer_set_at < due_at - timedelta(days=3) + timedelta(seconds=5)
     async with sessions() as session:
         todo = await session.get(Task, outcome.task_id)

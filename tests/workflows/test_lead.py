@@ -36,11 +36,17 @@ CHAIN = {"name": "首次联系", "steps": [
 ]}
 
 
+LATENCY = timedelta(seconds=10)
+"""How late a step may fire: the seconds the server and a busy 2-core machine take to run the
+capture and each workflow task. Every expected instant is a whole minute, so a wrong business-
+time computation (minutes or hours off) still fails."""
+
+
 def assert_instants(actual: list, expected: list) -> None:
     """Each step fired at its instant: never early, late only by workflow-task latency."""
     assert len(actual) == len(expected), (actual, expected)
     for fired, due in zip(actual, expected, strict=True):
-        assert due <= fired < due + timedelta(seconds=1), (fired, due)
+        assert due <= fired < due + LATENCY, (fired, due)
 
 
 async def _tasks(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, int]]:
