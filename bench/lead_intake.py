@@ -325,6 +325,20 @@ class Stack:
         self.children.append((name, child))
         return child
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each process has used so far; this one is "bench".
+
+        Linux only (read from /proc); elsewhere only the bench's own."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = {"bench": sum(os.times()[:2])}
+        for name, child in self.children:
+            try:
+                fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[name] = (int(fields[11]) + int(fields[12])) / ticks
+        return used
+
     def check_alive(self) -> None:
         for name, child in self.children:
             if child.poll() is not None:
@@ -545,6 +559,11 @@ class Run:
     resubmissions: int = 0
     wrongly_created: int = 0
     """Resubmissions that made a second lead instead of joining the first."""
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU milliseconds per call, by process, until the work the calls started was done."""
+
+    def charge(self, before: dict[str, float], after: dict[str, float], count: int) -> None:
+        self.cpu_ms = {k: 1000 * (after[k] - before[k]) / count for k in after if k in before}
 
     @property
     def rate(self) -> float:
@@ -620,9 +639,9 @@ async def post_leads(
 # --- the baseline ----------------------------------------------------------------------------
 
 
-async def bare_starts(address: str, count: int, concurrency: int, warmup: int) -> Run:
+async def bare_starts(stack: Stack, count: int, concurrency: int, warmup: int) -> Run:
     """`count` starts of the empty workflow from one client, `concurrency` at a time."""
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
     queue = f"bench-empty-{uuid.uuid4().hex[:8]}"
     handles: list[WorkflowHandle[Any, Any]] = []
     run = Run()
@@ -632,6 +651,9 @@ async def bare_starts(address: str, count: int, concurrency: int, warmup: int) -
             handles.append(await client.start_workflow(Empty.run, id=name, task_queue=queue))
 
         await _pool(warmup, concurrency, lambda k: start(f"{queue}-warmup-{k}"))
+        await asyncio.gather(*(h.result() for h in handles))
+        handles.clear()
+        cpu = stack.cpu_seconds()
 
         async def one(k: int) -> None:
             started = time.perf_counter()
@@ -647,6 +669,7 @@ async def bare_starts(address: str, count: int, concurrency: int, warmup: int) -
         run.seconds = await _pool(count, concurrency, one)
         # Let the worker finish them, so they do not compete with the intake that follows.
         await _pool(len(handles), concurrency, lambda k: handles[k].result())
+        run.charge(cpu, stack.cpu_seconds(), count)
     return run
 
 
@@ -675,6 +698,8 @@ class Result:
     bare: Run
     assigned_after: float | None
     statuses: Counter[str]
+    load: tuple[float, float]
+    """The machine's one-minute load average before and after: other work skews the figures."""
 
     @property
     def ratio(self) -> float:
@@ -688,10 +713,11 @@ class Result:
 async def measure(
     stack: Stack, *, leads: int, concurrency: int, warmup: int, assign_timeout: float
 ) -> Result:
+    load = os.getloadavg()[0]
     headers = await prepare(stack)
     dialect = stack.database.dialect
     print(f"{dialect}: {leads:,} bare workflow starts …", file=sys.stderr, flush=True)
-    bare = await bare_starts(stack.temporal_address, leads, concurrency, warmup)
+    bare = await bare_starts(stack, leads, concurrency, warmup)
 
     enquiries = Enquiries(warmup + leads)
     plan = enquiries.plan(warmup + leads, resubmit_share=RESUBMIT_SHARE, not_before=2 * warmup)
@@ -701,7 +727,7 @@ async def measure(
     if ready is None:
         stack.fail(f"the warm-up leads are not assigned after 60 s: {dict(counts)}", "worker")
     print(f"{dialect}: posting {leads:,} leads …", file=sys.stderr, flush=True)
-    since = time.perf_counter()
+    since, cpu = time.perf_counter(), stack.cpu_seconds()
     intake = await post_leads(stack, headers, enquiries, plan[warmup:], concurrency)
     intake.failures[:0] = warm.failures
     intake.statuses.update({f"warm-up {k}": v for k, v in warm.statuses.items() if k != "201"})
@@ -709,7 +735,8 @@ async def measure(
     assigned_after, statuses = await wait_assigned(
         stack, warm.created + intake.created, since, assign_timeout
     )
-    return Result(dialect, intake, bare, assigned_after, statuses)
+    intake.charge(cpu, stack.cpu_seconds(), leads)
+    return Result(dialect, intake, bare, assigned_after, statuses, (load, os.getloadavg()[0]))
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -762,8 +789,17 @@ def report(results: list[Result], *, leads: int, concurrency: int) -> str:
             f"{r.dialect}: answers {answers}; {i.created} created, {i.joined} joined an open lead"
             f" ({i.resubmissions} resubmissions, {i.wrongly_created} of them made a second lead);"
             f" bare start p50 {r.bare.percentile(0.5):.0f} ms, p99 {r.bare.percentile(0.99):.0f}"
-            f" ms; leads in the database by status: {leads_by_status}"
+            f" ms; leads in the database by status: {leads_by_status}; load average"
+            f" {r.load[0]:.1f} before, {r.load[1]:.1f} after"
         )
+        for label, run in (("lead, first post until assigned", i), ("bare start", r.bare)):
+            if run.cpu_ms:
+                parts = ", ".join(f"{k} {v:.1f}" for k, v in run.cpu_ms.items())
+                total = sum(run.cpu_ms.values())
+                notes.append(
+                    f"{r.dialect}: CPU ms per {label}: {parts}; total {total:.1f}, so at most"
+                    f" {1000 * (os.cpu_count() or 1) / total:.0f}/s on these CPUs"
+                )
     widths = [max(_width(row[k]) for row in table) for k in range(len(header))]
     return "\n".join(
         [
