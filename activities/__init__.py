@@ -7,9 +7,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.approval import ApprovalActivities
+from activities.deal import DealActivities
+from activities.erp import ErpActivities
 from activities.follow_up import FollowUpActivities
 from activities.lead import LeadActivities
 from activities.notify import NotifyActivities
+from activities.order import OrderActivities
 from domain.settings import Settings
 
 
@@ -20,6 +24,10 @@ def all_activities(
     follow_ups = FollowUpActivities(sessions)
     leads = LeadActivities(sessions, settings)
     notices = NotifyActivities(sessions, settings)
+    orders = OrderActivities(sessions, settings)
+    erp = ErpActivities(sessions, settings)
+    approvals = ApprovalActivities(sessions, settings)
+    deals = DealActivities(sessions, settings)
     return [
         follow_ups.remind_next_contact,
         leads.load_plan,
@@ -27,4 +35,20 @@ def all_activities(
         leads.mark_sla,
         leads.transition,
         notices.notify,
+        orders.open,
+        orders.load_plan,
+        orders.book,
+        orders.request_invoice,
+        orders.apply_event,
+        orders.mark_overdue,
+        erp.push_customer,
+        approvals.plan,
+        approvals.open_step,
+        approvals.escalate,
+        approvals.record,
+        approvals.conclude,
+        approvals.renew,
+        deals.plan,
+        deals.people,
+        deals.move,
     ]

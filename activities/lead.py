@@ -6,8 +6,7 @@ Domain refusals become non-retryable ApplicationErrors named after the domain er
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -17,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.unit import unit
 from domain import assignment, audit, customer, policy, timeline
 from domain.access import Actor, Role, Source
 from domain.calendar import BusinessCalendar
-from domain.db import transaction, utcnow
+from domain.db import utcnow
 from domain.deal import Deal
-from domain.errors import Conflict, DomainError
+from domain.errors import Conflict
 from domain.follow_up import FollowUp
 from domain.lead.lifecycle import (
     Action,
@@ -36,7 +36,6 @@ from domain.lead.lifecycle import (
 )
 from domain.lead.models import Lead, LeadClaim, LeadStatus
 from domain.lead.rules import LeadPolicy, LeadSlaPolicy, PoolPolicy
-from domain.lead.schemas import Caller
 from domain.policy import PolicyKind
 from domain.settings import Settings
 from domain.user import Team, User
@@ -44,34 +43,14 @@ from domain.user import Team, User
 ENTITY = "lead"
 
 
-def _actor(caller: Caller) -> Actor:
-    return Actor(
-        user_id=caller.user_id,
-        name=caller.name,
-        role=Role(caller.role),
-        source=Source(caller.source),
-        managed_team_ids=frozenset(caller.managed_team_ids),
-    )
-
 
 class LeadActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessions = sessions
         self.settings = settings
 
-    @asynccontextmanager
-    async def _unit(self) -> AsyncIterator[AsyncSession]:
-        """A transaction whose domain refusals reach the workflow as non-retryable failures."""
-        try:
-            async with transaction(self.sessions) as session:
-                yield session
-        except DomainError as refused:
-            raise ApplicationError(
-                refused.message,
-                {"field": refused.field},
-                type=type(refused).__name__,
-                non_retryable=True,
-            ) from None
+    def _unit(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return unit(self.sessions)
 
     async def _lead(self, session: AsyncSession, lead_id: int) -> Lead:
         lead = await session.get(Lead, lead_id, with_for_update=True)
@@ -209,7 +188,7 @@ class LeadActivities:
     async def transition(self, request: TransitionRequest) -> TransitionResult:
         async with self._unit() as session:
             lead = await self._lead(session, request.lead_id)
-            actor = _actor(request.caller)
+            actor = request.caller.as_actor()
             before = {"status": lead.status, "owner_id": lead.owner_id}
             await getattr(self, f"_{request.action.value}")(session, lead, request, actor)
             after = {"status": lead.status, "owner_id": lead.owner_id}

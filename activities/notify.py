@@ -117,7 +117,13 @@ class Templates:
         link = None
         if isinstance(path, str) and path:
             link = self.base_url + (path if path.startswith("/") else f"/{path}")
-        return {"params": params, "recipient": recipient, "link": link, "locale": locale}
+        return {
+            "params": params,
+            "recipient": recipient,
+            "link": link,
+            "locale": locale,
+            "base": self.base_url,
+        }
 
     @staticmethod
     def _render(env: Environment, name: str, context: dict[str, Any], *, part: str) -> str:

@@ -78,6 +78,17 @@ def cmd_api(_args: argparse.Namespace) -> None:
     )
 
 
+def cmd_erp_simulator(args: argparse.Namespace) -> None:
+    """The reference ERP (docs/erp.md), sending its events to this Dossier."""
+    import uvicorn
+
+    from api.erp_simulator import create_simulator
+
+    app = create_simulator(dossier_url=args.dossier_url or settings.base_url,
+                           secret=settings.erp_signing_secret())
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
 def cmd_run(_args: argparse.Namespace) -> None:
     """Everything on one machine: migrate, seed, Temporal dev server, worker, API and pages."""
     from domain import seed
@@ -116,6 +127,15 @@ def cmd_run(_args: argparse.Namespace) -> None:
                 flush=True,
             )
         me = [sys.executable, "-m", "api.cli"]
+        if settings.erp_url is None:
+            from api.erp_simulator import PORT
+
+            settings.erp_signing_secret()  # made once here, not raced for by three processes
+            simulator = subprocess.Popen([*me, "erp-simulator", "--port", str(PORT)], env=env)
+            children.append(simulator)
+            _wait_for_port("127.0.0.1", PORT, seconds=30, process=simulator)
+            env["DOSSIER_ERP_URL"] = f"http://127.0.0.1:{PORT}"
+            print(f"reference ERP simulator on http://127.0.0.1:{PORT} (docs/erp.md)", flush=True)
         children.append(subprocess.Popen([*me, "worker"], env=env))
         api = subprocess.Popen([*me, "api"], env=env)
         children.append(api)
@@ -155,6 +175,10 @@ def main(argv: list[str] | None = None) -> None:
         ("seed", cmd_seed, "create the first admin or demo data in an empty database"),
     ):
         commands.add_parser(name, help=help_text).set_defaults(fn=fn)
+    simulator = commands.add_parser("erp-simulator", help="serve the reference ERP simulator")
+    simulator.add_argument("--port", type=int, default=8100)
+    simulator.add_argument("--dossier-url", help="where to send events (default: this Dossier)")
+    simulator.set_defaults(fn=cmd_erp_simulator)
     revision = commands.add_parser("makemigration", help="write a migration from the models")
     revision.add_argument("message")
     revision.set_defaults(fn=cmd_makemigration)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api import erp
 from api.deps import CurrentActor, RecordId, SessionDep
 from domain import audit, customer, timeline
 from domain.access import Role
@@ -62,11 +63,14 @@ async def update_customer(
     data: customer.CustomerUpdate,
     actor: CurrentActor,
     session: SessionDep,
+    request: Request,
     allow_duplicate: AllowDuplicate = False,
 ) -> customer.CustomerRead:
     row = await customer.update(
         session, actor=actor, customer_id=customer_id, data=data, allow_duplicate=allow_duplicate
     )
+    if data.model_fields_set & erp.CUSTOMER_FIELDS:
+        await erp.push_customer(session, request, customer_id=customer_id)
     return customer.CustomerRead.model_validate(row)
 
 
@@ -127,9 +131,14 @@ async def list_contacts(
 
 @router.post("/{customer_id}/contacts", status_code=201)
 async def add_contact(
-    customer_id: RecordId, data: customer.ContactCreate, actor: CurrentActor, session: SessionDep
+    customer_id: RecordId,
+    data: customer.ContactCreate,
+    actor: CurrentActor,
+    session: SessionDep,
+    request: Request,
 ) -> customer.ContactRead:
     row = await customer.add_contact(session, actor=actor, customer_id=customer_id, data=data)
+    await erp.push_customer(session, request, customer_id=customer_id)
     return customer.ContactRead.model_validate(row)
 
 
@@ -140,18 +149,25 @@ async def update_contact(
     data: customer.ContactUpdate,
     actor: CurrentActor,
     session: SessionDep,
+    request: Request,
 ) -> customer.ContactRead:
     row = await customer.update_contact(
         session, actor=actor, customer_id=customer_id, contact_id=contact_id, data=data
     )
+    await erp.push_customer(session, request, customer_id=customer_id)
     return customer.ContactRead.model_validate(row)
 
 
 @router.delete("/{customer_id}/contacts/{contact_id}", status_code=204)
 async def delete_contact(
-    customer_id: RecordId, contact_id: RecordId, actor: CurrentActor, session: SessionDep
+    customer_id: RecordId,
+    contact_id: RecordId,
+    actor: CurrentActor,
+    session: SessionDep,
+    request: Request,
 ) -> Response:
     await customer.delete_contact(
         session, actor=actor, customer_id=customer_id, contact_id=contact_id
     )
+    await erp.push_customer(session, request, customer_id=customer_id)
     return Response(status_code=204)

@@ -39,11 +39,6 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 then fails to commit."""
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-"""Committed when the route function returns, so a response never reports a write that then
-fails to commit."""
-
-
 async def get_temporal(request: Request) -> Client:
     return await request.app.state.temporal.client()
 

@@ -106,17 +106,6 @@ async def get_lead(lead_id: RecordId, actor: CurrentActor, session: SessionDep) 
     return LeadRead.model_validate(await lead.service.get(session, actor=actor, lead_id=lead_id))
 
 
-def caller(actor: Actor) -> Caller:
-    """The signed-in person as the lead workflow's validators see them."""
-    return Caller(
-        user_id=actor.user_id,
-        name=actor.name,
-        role=actor.role.value,
-        managed_team_ids=sorted(actor.managed_team_ids),
-        source=actor.source.value,
-    )
-
-
 async def _handle(
     session: AsyncSession, temporal: Client, settings: Settings, actor: Actor, lead_id: int
 ) -> WorkflowHandle:
@@ -145,7 +134,7 @@ async def transition(
     """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors)."""
     handle = await _handle(session, temporal, settings, actor, lead_id)
     await handle.execute_update(
-        update, Transition(caller=caller(actor), **payload), result_type=TransitionResult
+        update, Transition(caller=Caller.of(actor), **payload), result_type=TransitionResult
     )
     return await _after(request, lead_id)
 
@@ -275,7 +264,7 @@ async def log_follow_up(
     note = ContactLogged(note=fields["summary"][:2000])
     result = await handle.execute_update(
         LeadWorkflow.contact,
-        Transition(caller=caller(actor), contact=note),
+        Transition(caller=Caller.of(actor), contact=note),
         result_type=TransitionResult,
     )
     async with transaction(request.app.state.sessions) as fresh:  # see _after: new snapshot

@@ -11,18 +11,25 @@ from temporalio.client import Client
 
 from api import (
     api_key,
+    approval,
     audit,
     auth,
     behaviour,
+    contract,
     custom_field,
     customer,
+    deal,
+    erp,
     errors,
     follow_up,
     health,
     lead,
     lead_form,
+    order,
     pages,
     policy,
+    product,
+    quote,
     task,
     user,
 )
@@ -68,6 +75,13 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         policy,
         behaviour,
         lead_form,
+        erp,
+        order,
+        product,
+        quote,
+        deal,
+        contract,
+        approval,
     ):
         app.include_router(module.router)
     app.include_router(pages.router)

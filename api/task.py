@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from api.deps import CurrentActor, RecordId, SessionDep
+from api import approval
+from api.deps import CurrentActor, RecordId, SessionDep, TemporalDep
 from domain import task
+from domain.approval import ApprovalDecision
 from domain.errors import Invalid
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+APPROVAL = "approval"
 
 
 @router.get("")
@@ -35,8 +38,32 @@ async def inbox(
 
 @router.post("/{task_id}/complete")
 async def complete(
-    task_id: RecordId, data: task.TaskComplete, actor: CurrentActor, session: SessionDep
+    request: Request,
+    task_id: RecordId,
+    data: task.TaskComplete,
+    actor: CurrentActor,
+    session: SessionDep,
+    temporal: TemporalDep,
 ) -> task.TaskRead:
-    return task.TaskRead.model_validate(
-        await task.complete(session, actor=actor, task_id=task_id, data=data)
+    """Done, for a plain to-do; for an approval, the decision (approve, reject or
+    request_changes, with a comment for the last two) goes to the approval's workflow."""
+    todo = await task.get_own(session, actor=actor, task_id=task_id)
+    if todo.kind != APPROVAL:
+        return task.TaskRead.model_validate(
+            await task.complete(session, actor=actor, task_id=task_id, data=data)
+        )
+    if data.decision is None:
+        raise Invalid(
+            "an approval needs a decision: approve, reject or request_changes", field="decision"
+        )
+    await approval.answer(
+        session,
+        temporal,
+        actor=actor,
+        approval_id=int(todo.detail["approval_id"]),
+        decision=ApprovalDecision(data.decision),
+        comment=data.comment,
+        via="inbox",
     )
+    async with request.app.state.sessions() as fresh:  # the workflow's write, newer snapshot
+        return task.TaskRead.model_validate(await fresh.get(task.Task, task_id))

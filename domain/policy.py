@@ -43,6 +43,11 @@ class PolicyKind(StrEnum):
     pool = "pool"
     scoring = "scoring"
     lead = "lead"
+    pipeline = "pipeline"
+    quote = "quote"
+    approval = "approval"
+    order = "order"
+    contract = "contract"
 
 
 class Policy(Base):
@@ -108,10 +113,30 @@ def model_for(kind: PolicyKind | str) -> type[BaseModel]:
         from domain.lead.rules import LeadPolicy
 
         return LeadPolicy
+    if kind is PolicyKind.approval:
+        from domain.approval import ApprovalPolicy
+
+        return ApprovalPolicy
+    if kind is PolicyKind.contract:
+        from domain.contract.rules import ContractPolicy
+
+        return ContractPolicy
+    if kind is PolicyKind.pipeline:
+        from domain.deal.rules import PipelinePolicy
+
+        return PipelinePolicy
     if kind is PolicyKind.calendar:
         from domain.calendar import BusinessCalendar
 
         return BusinessCalendar
+    if kind is PolicyKind.order:
+        from domain.order.rules import OrderPolicy
+
+        return OrderPolicy
+    if kind is PolicyKind.quote:
+        from domain.quote.rules import QuotePolicy
+
+        return QuotePolicy
     try:
         from domain.behaviour import ScoringPolicy
     except ImportError as exc:  # only until the scoring model lands

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -43,3 +44,7 @@ class Patch(Input):
         if value is None and info.field_name in cls.not_null:
             raise ValueError("cannot be cleared")
         return value
+
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+"""An amount of money as callers send it: not negative, at most two decimals (fen)."""

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     robot_timeout: float = 10
     """Seconds a chat robot webhook (WeCom, DingTalk, Feishu) may take to answer."""
 
+    erp_url: str | None = None
+    """Base address of the ERP (orders, invoices, customers); unset, orders are not sent out and
+    only their payment plans run."""
+    erp_secret: SecretStr | None = None
+    """HMAC key shared with the ERP, for requests both ways; unset, the signing key is used."""
+    erp_timeout: float = 10
+    """Seconds one ERP request may take before it is retried."""
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"
@@ -85,6 +93,12 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def erp_signing_secret(self) -> str:
+        """The key ERP requests and events are signed with (see docs/erp.md)."""
+        if self.erp_secret is not None:
+            return self.erp_secret.get_secret_value()
+        return self.signing_key()
 
 
 settings = Settings()

@@ -2,37 +2,47 @@
 
 from domain import (
     api_key,
+    approval,
     audit,
     behaviour,
     custom_field,
-    deal,
     follow_up,
     lead_form,
     notification,
     policy,
+    product,
     task,
     timeline,
     user,
 )
+from domain.contract import models as contract_models
 from domain.customer import models as customer_models
 from domain.db import Base
+from domain.deal import models as deal_models
 from domain.lead import models as lead_models
+from domain.order import models as order_models
+from domain.quote import models as quote_models
 
 metadata = Base.metadata
 
 __all__ = [
     "api_key",
+    "approval",
     "audit",
     "behaviour",
+    "contract_models",
     "custom_field",
     "customer_models",
-    "deal",
+    "deal_models",
     "follow_up",
     "lead_form",
     "lead_models",
     "metadata",
     "notification",
+    "order_models",
     "policy",
+    "product",
+    "quote_models",
     "task",
     "timeline",
     "user",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ForeignKey, Index, Select, String, func, select
@@ -69,6 +69,8 @@ class TaskRead(BaseModel):
 
 
 class TaskComplete(Input):
+    decision: Literal["approve", "reject", "request_changes"] | None = None
+    """Required for approval tasks: the answer goes to the approval's workflow."""
     comment: Annotated[str, Field(max_length=2000)] | None = None
 
 
@@ -135,13 +137,19 @@ async def inbox(
     return TaskPage(items=[TaskRead.model_validate(t) for t in rows], total=total or 0)
 
 
+async def get_own(session: AsyncSession, *, actor: Actor, task_id: int) -> Task:
+    """A task of the actor's inbox (admins: any); others' tasks are not found (no leaks)."""
+    task = await session.get(Task, task_id)
+    if task is None or (task.assignee_id != actor.user_id and not actor.is_admin):
+        raise NotFound("no such task", field="task_id")
+    return task
+
+
 async def complete(
     session: AsyncSession, *, actor: Actor, task_id: int, data: TaskComplete
 ) -> Task:
     """Mark a plain to-do done. Tasks a workflow waits on are answered through that workflow."""
-    task = await session.get(Task, task_id)
-    if task is None or (task.assignee_id != actor.user_id and not actor.is_admin):
-        raise NotFound("no such task", field="task_id")
+    task = await get_own(session, actor=actor, task_id=task_id)
     if task.status != TaskStatus.open.value:
         raise Conflict(f"the task is already {task.status}", field="status")
     task.status = TaskStatus.done.value

@@ -55,6 +55,8 @@ class User(Base, Timestamped):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     on_leave: Mapped[bool] = mapped_column(Boolean, default=False)
+    delegate_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    """Who answers this user's approvals while they are on leave."""
     locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
     last_sign_in_at: Mapped[datetime | None]
 
@@ -73,6 +75,7 @@ class UserCreate(Input):
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=40)
     team_id: DbId | None = None
+    delegate_id: DbId | None = None
     locale: Locale = "zh-CN"
 
     @field_validator("display_name")
@@ -94,6 +97,8 @@ class UserUpdate(Patch):
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=40)
     team_id: DbId | None = None
+    delegate_id: DbId | None = None
+    """Who answers this user's approvals while they are on leave."""
     active: bool | None = None
     on_leave: bool | None = None
     locale: Locale | None = None
@@ -110,6 +115,7 @@ class UserRead(BaseModel):
     role: Role
     approver_group: ApproverGroup | None
     team_id: int | None
+    delegate_id: int | None
     active: bool
     on_leave: bool
     locale: str
@@ -156,10 +162,20 @@ async def _check_team(session: AsyncSession, team_id: int | None) -> None:
         raise Invalid("no such team", field="team_id")
 
 
+async def _check_delegate(session: AsyncSession, *, delegate_id: int, user_id: int | None) -> None:
+    delegate = await session.get(User, delegate_id)
+    if delegate is None or not delegate.active:
+        raise Invalid("no such active user", field="delegate_id")
+    if delegate_id == user_id:
+        raise Invalid("a user cannot be their own delegate", field="delegate_id")
+
+
 async def create(session: AsyncSession, *, actor: Actor, data: UserCreate) -> User:
     if await get_by_username(session, username=data.username) is not None:
         raise Conflict("username is taken", field="username")
     await _check_team(session, data.team_id)
+    if data.delegate_id is not None:
+        await _check_delegate(session, delegate_id=data.delegate_id, user_id=None)
     fields = _normalised_contacts(data.model_dump(exclude={"password"}))
     user = User(**fields, password_hash=hash_password(data.password.get_secret_value()))
     session.add(user)
@@ -181,6 +197,8 @@ async def update(session: AsyncSession, *, actor: Actor, user_id: int, data: Use
     fields = _normalised_contacts(data.model_dump(exclude_unset=True, exclude={"password"}))
     if "team_id" in fields:
         await _check_team(session, fields["team_id"])
+    if fields.get("delegate_id") is not None:
+        await _check_delegate(session, delegate_id=fields["delegate_id"], user_id=user.id)
     for key, value in fields.items():
         setattr(user, key, value)
     if data.password is not None:
@@ -254,6 +272,19 @@ async def manager_of(session: AsyncSession, *, user_id: int) -> User | None:
     if team is None or team.manager_id is None or team.manager_id == user.id:
         return None
     return await session.get(User, team.manager_id)
+
+
+async def answers_for(session: AsyncSession, *, actor: Actor, owner_id: int | None) -> bool:
+    """Whether the actor may act on a record owned by `owner_id`: the owner, a manager of the
+    owner's team, or an admin (API keys act only through their scopes, never as owners)."""
+    if actor.scopes is not None:
+        return False
+    if actor.role is Role.admin or (owner_id is not None and actor.user_id == owner_id):
+        return True
+    if actor.role is Role.sales_manager and owner_id is not None:
+        owner = await session.get(User, owner_id)
+        return owner is not None and owner.team_id in actor.managed_team_ids
+    return False
 
 
 async def create_team(session: AsyncSession, *, actor: Actor, data: TeamCreate) -> Team:

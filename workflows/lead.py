@@ -13,11 +13,13 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
     from domain.calendar import BusinessCalendar, add_business_time
+    from domain.deal.lifecycle import DealStart
     from domain.lead.lifecycle import (
         Action,
         AssignRequest,
@@ -33,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lead.schemas import Caller, Transition
     from domain.lead.transitions import TERMINAL, Refused, check
     from domain.notification import Notice
+    from workflows.ids import sibling_id
 
 ALWAYS_OPEN = BusinessCalendar(always_open=True)
 DB_STEP = {
@@ -349,7 +352,19 @@ class LeadWorkflow:
 
     @workflow.update
     async def convert(self, update: Transition) -> TransitionResult:
-        return await self._act(Action.convert, update, convert=update.convert)
+        """The lead becomes a customer and a deal; the deal's own lifecycle starts here."""
+        result = await self._act(Action.convert, update, convert=update.convert)
+        if result.deal_id is not None and workflow.patched("deal-lifecycle"):
+            try:
+                await workflow.start_child_workflow(
+                    "Deal",
+                    DealStart(deal_id=result.deal_id),
+                    id=sibling_id(f"lead-{self.lead_id}", "deal", result.deal_id),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                workflow.logger.info("deal %s already runs", result.deal_id)
+        return result
 
     @convert.validator
     def _validate_convert(self, update: Transition) -> None:

@@ -34,6 +34,7 @@ from domain.lead.lifecycle import Action, Ownership
 from domain.lead.models import OPEN_STATUSES, LeadStatus, SlaAction
 from domain.lead.rules import LeadPolicy
 from domain.lead.schemas import (
+    Caller,
     ContactLogged,
     Convert,
     Disqualify,
@@ -371,7 +372,7 @@ async def claim(request: Request, lead_id: str) -> Response:
 
 def _allowed(page: Page, row: lead.Lead, owner: user.User | None) -> dict[str, bool]:
     """The buttons to show: the transition rules the workflow's validators run, on the row."""
-    caller = lead_routes.caller(page.me)
+    caller = Caller.of(page.me)
     ownership = Ownership(owner_id=row.owner_id, team_id=owner.team_id if owner else None)
     allowed = {}
     for action in (a for a in Action if a is not Action.pool):

@@ -138,6 +138,13 @@ class Customer(Base, Timestamped):
     notes: Mapped[str | None] = mapped_column(Text)
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
+    invoice_title: Mapped[str | None] = mapped_column(String(200))
+    """Billing details (开票信息) as the ERP needs them; the tax id is the credit code."""
+    billing_address: Mapped[str | None] = mapped_column(String(300))
+    billing_phone: Mapped[str | None] = mapped_column(String(40))
+    bank_name: Mapped[str | None] = mapped_column(String(100))
+    bank_account: Mapped[str | None] = mapped_column(String(40))
+
     first_purchase_on: Mapped[date | None]
     last_purchase_on: Mapped[date | None]
     purchase_count: Mapped[int] = mapped_column(default=0)

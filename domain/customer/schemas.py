@@ -43,6 +43,13 @@ class _CustomerFields(Input):
     tags: Annotated[list[Tag], Field(max_length=30)] | None = None
     custom: dict[str, Any] | None = None
 
+    invoice_title: Annotated[str, Field(max_length=200)] | None = None
+    """Billing details (开票信息), pushed to the ERP; the tax id is `credit_code`."""
+    billing_address: Annotated[str, Field(max_length=300)] | None = None
+    billing_phone: Annotated[str, Field(max_length=40)] | None = None
+    bank_name: Short | None = None
+    bank_account: Annotated[str, Field(max_length=40)] | None = None
+
     @field_validator("birthday")
     @classmethod
     def _not_future(cls, value: date | None) -> date | None:
@@ -94,6 +101,11 @@ class CustomerRead(BaseModel):
     notes: str | None
     tags: list[str]
     custom: dict[str, Any]
+    invoice_title: str | None
+    billing_address: str | None
+    billing_phone: str | None
+    bank_name: str | None
+    bank_account: str | None
     first_purchase_on: date | None
     last_purchase_on: date | None
     purchase_count: int

@@ -106,6 +106,11 @@ def _normalised(kind: Kind, fields: dict[str, Any]) -> dict[str, Any]:
         "city",
         "source",
         "notes",
+        "invoice_title",
+        "billing_address",
+        "billing_phone",
+        "bank_name",
+        "bank_account",
     ):
         if key in out:
             out[key] = normalize.text(out[key])

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.access import Actor, Role, Source
 from domain.lead.models import LeadStatus
 from domain.schema import DbId, Input
 
@@ -122,6 +123,27 @@ class Caller(BaseModel):
     role: str
     managed_team_ids: list[int] = []
     source: str = "api"
+
+    @classmethod
+    def of(cls, actor: Actor) -> Caller:
+        """The signed-in person as workflow validators see them."""
+        return cls(
+            user_id=actor.user_id,
+            name=actor.name,
+            role=actor.role.value,
+            managed_team_ids=sorted(actor.managed_team_ids),
+            source=actor.source.value,
+        )
+
+    def as_actor(self) -> Actor:
+        """The caller as the audit log and the service functions know them."""
+        return Actor(
+            user_id=self.user_id,
+            name=self.name,
+            role=Role(self.role),
+            source=Source(self.source),
+            managed_team_ids=frozenset(self.managed_team_ids),
+        )
 
 
 class ContactLogged(Input):
