@@ -110,9 +110,10 @@ async def answer(
     )
 
 
-async def _link_actor(
+async def link_actor(
     session: AsyncSession, settings: Settings, token: str
 ) -> tuple[LinkClaims, Actor]:
+    """The link's claims and its approver: 403 when forged or the person left, 410 expired."""
     try:
         claims = read_link(settings.signing_key(), token)
     except BadLink as bad:
@@ -129,7 +130,7 @@ async def answer_link(
     session: AsyncSession, temporal: Client, settings: Settings, *, token: str, comment: str | None
 ) -> Decided:
     """A one-click answer: the signed link names the approver, the row and the decision."""
-    claims, actor = await _link_actor(session, settings, token)
+    claims, actor = await link_actor(session, settings, token)
     row = await session.get(Approval, claims.approval_id)
     if row is not None and row.status != ApprovalStatus.pending.value:
         raise Conflict("this link has already been used or its step is settled", field="token")

@@ -860,6 +860,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
             )
+        # Each database's row as soon as it is measured: a long run stopped later keeps it.
+        print(report(results[-1:], leads=args.leads, concurrency=args.concurrency), flush=True)
     print(report(results, leads=args.leads, concurrency=args.concurrency), flush=True)
     failed = [(r.dialect, f) for r in results for f in [*r.intake.failures, *r.bare.failures]]
     for dialect, failure in failed[:20]:

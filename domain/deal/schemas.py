@@ -108,6 +108,14 @@ class DealQuery(BaseModel):
     size: Annotated[int, Field(ge=1, le=200)] = 20
 
 
+class StageTotal(BaseModel):
+    """One column of the pipeline board: deals, their amount and its probability-weighted part."""
+
+    count: int
+    amount: Decimal
+    weighted: Decimal
+
+
 class DealPage(BaseModel):
     items: list[DealRead]
     total: int

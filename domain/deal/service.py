@@ -8,6 +8,7 @@ checked the exit criteria in the same transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,13 +19,21 @@ from domain.access import Actor, Role
 from domain.db import utcnow
 from domain.deal.models import Deal, DealStageChange, DealStatus
 from domain.deal.rules import Criterion, Outcome, PipelinePolicy, Stage
-from domain.deal.schemas import DealCreate, DealPage, DealQuery, DealRead, DealUpdate
+from domain.deal.schemas import (
+    DealCreate,
+    DealPage,
+    DealQuery,
+    DealRead,
+    DealUpdate,
+    StageTotal,
+)
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.policy import PolicyKind
 from domain.quote.models import Quote, QuoteStatus
 
 ENTITY = "deal"
 SALES_ROLES = (Role.sales.value, Role.sales_manager.value)
+CENT = Decimal("0.01")
 
 
 async def pipeline(session: AsyncSession, name: str) -> tuple[int, PipelinePolicy]:
@@ -132,7 +141,15 @@ async def update(session: AsyncSession, *, actor: Actor, deal_id: int, data: Dea
     return row
 
 
-async def search(session: AsyncSession, *, actor: Actor, query: DealQuery) -> DealPage:
+async def pipeline_names(session: AsyncSession) -> list[str]:
+    """"default" and every pipeline published under its own name, for choosing one."""
+    rows = await session.scalars(
+        select(policy.Policy.name).where(policy.Policy.kind == PolicyKind.pipeline.value).distinct()
+    )
+    return sorted({policy.DEFAULT_NAME, *rows.all()})
+
+
+def _where(actor: Actor, query: DealQuery) -> list[Any]:
     where = [Deal.customer_id.in_(select(customer.Customer.id).where(customer.visible(actor)))]
     if query.status is not None:
         where.append(Deal.status == query.status.value)
@@ -146,6 +163,36 @@ async def search(session: AsyncSession, *, actor: Actor, query: DealQuery) -> De
         where.append(Deal.owner_id == query.owner_id)
     if query.customer_id is not None:
         where.append(Deal.customer_id == query.customer_id)
+    return where
+
+
+async def stage_totals(
+    session: AsyncSession, *, actor: Actor, query: DealQuery
+) -> dict[str, StageTotal]:
+    """Per stage: how many deals match, their amount, and that amount weighted by probability
+    (the forecast). Summed in SQL, so the board is right however many deals there are."""
+    rows = await session.execute(
+        select(
+            Deal.stage,
+            func.count(Deal.id),
+            func.sum(Deal.amount),
+            func.sum(Deal.amount * Deal.probability),
+        )
+        .where(*_where(actor, query))
+        .group_by(Deal.stage)
+    )
+    return {
+        stage: StageTotal(
+            count=count,
+            amount=Decimal(str(amount or 0)).quantize(CENT),
+            weighted=(Decimal(str(weighted or 0)) / 100).quantize(CENT),
+        )
+        for stage, count, amount, weighted in rows.all()
+    }
+
+
+async def search(session: AsyncSession, *, actor: Actor, query: DealQuery) -> DealPage:
+    where = _where(actor, query)
     order = {
         "-created_at": (Deal.created_at.desc(), Deal.id.desc()),
         "expected_close_on": (Deal.expected_close_on.is_(None), Deal.expected_close_on, Deal.id),

@@ -125,7 +125,8 @@ async def test_from_negotiation_to_signed_contract_and_order_through_inbox_and_l
 
     # One-click links: forged, expired, then the real one once, then again.
     key = settings.signing_key()
-    forged = link_token("not-the-key-" + "x" * 32, approval_id=finance.id, user_id=org.ids["finance"],
+    forged = link_token("not-the-key-" + "x" * 32, approval_id=finance.id,
+                        user_id=org.ids["finance"],
                         decision=ApprovalDecision.approve,
                         expires_at=datetime.now(UTC) + timedelta(days=1))
     expired = link_token(key, approval_id=finance.id, user_id=org.ids["finance"],

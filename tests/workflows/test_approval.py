@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from api.approval import start_approval
 from domain.approval import Subject
 from domain.db import transaction
+from domain.deal.models import Deal
 from domain.notification import Delivery
 from domain.order.models import Order
 from domain.policy import PolicyKind
@@ -30,7 +31,7 @@ from tests.deals import (
     pending_for,
     tasks_of,
 )
-from tests.leads import fired_timers, next_weekday, publish, travel_to
+from tests.leads import SHANGHAI, fired_timers, next_weekday, publish, travel_to
 from tests.workflows.test_lead import assert_instants
 
 CHAIN = {
@@ -224,3 +225,39 @@ async def test_an_approver_on_leave_is_stood_in_for_by_their_delegate(
     row = next(r for r in await approvals(sessions, contract_id) if r.assignee_id == stand_in.id)
     assert (row.status, row.decided_by, row.approver_id) == (
         "approved", stand_in.id, org.ids["legal"])
+
+
+async def test_a_signed_contract_raises_its_renewal_30_days_before_it_ends(
+    temporal_env: WorkflowEnvironment, worker: Worker, client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, org: Org,
+) -> None:
+    now = (await temporal_env.get_current_time()).astimezone(SHANGHAI)
+    ends = now.date() + timedelta(days=40)
+    customer_id = await make_customer(client, org.headers["rep"], "青岛海岸线食品有限公司")
+    contract_id = await make_contract(sessions, customer_id=customer_id, owner_id=org.ids["rep"],
+                                      end_on=ends)
+    await start_approval(temporal_env.client, settings, subject=Subject.contract,
+                         subject_id=contract_id)
+    for row in await pending_for(sessions, contract_id, 2):  # the default chain: legal, finance
+        name = "legal" if row.assignee_id == org.ids["legal"] else "finance"
+        await _approve(client, org.headers[name], row.task_id)
+
+    async def signed() -> bool:
+        return (await contract_row(sessions, contract_id)).status == "signed"
+
+    await wait_until(signed)
+    await temporal_env.sleep(timedelta(days=11))
+
+    async def renewed() -> bool:
+        return (await contract_row(sessions, contract_id)).renewal_deal_id is not None
+
+    await wait_until(renewed)
+    handle = temporal_env.client.get_workflow_handle(settings.workflow_id("contract", contract_id))
+    assert_instants(await fired_timers(handle),
+                    [datetime.combine(ends - timedelta(days=30), time(9), SHANGHAI)])
+    async with sessions() as session:
+        deal = await session.get(Deal, (await contract_row(sessions, contract_id)).renewal_deal_id)
+    assert deal is not None
+    assert (deal.kind, deal.renewal_of_contract_id, deal.owner_id, deal.expected_close_on) == (
+        "renewal", contract_id, org.ids["rep"], ends)
+    assert await tasks_of(sessions, "contract.renewal") == [(org.ids["rep"], "open")]
