@@ -21,6 +21,7 @@ from domain.settings import Settings
 from domain.timeline import TimelineEvent
 from tests.conftest import wait_until
 from tests.deals import Org, accept_quote, contract_row, make_customer, pending_for, tasks_of
+from tests.histories import record_history
 
 
 async def _deal(client: httpx.AsyncClient, org: Org, **fields: object) -> dict:
@@ -156,6 +157,8 @@ async def test_from_negotiation_to_signed_contract_and_order_through_inbox_and_l
             return row is not None and row.status == "won" and order is not None
 
     await wait_until(won_and_ordered)
+    deal_handle = worker.client.get_workflow_handle(settings.workflow_id("deal", deal["id"]))
+    await record_history(deal_handle, "deal_negotiation_contract_won")
     trail = (await client.get(f"/api/contracts/{contract.id}", headers=rep)).json()["approvals"]
     assert [(a["status"], a["via"], a["comment"]) for a in trail] == [
         ("approved", "inbox", "条款无误"), ("approved", "link", None)]

@@ -31,6 +31,7 @@ from tests.deals import (
     pending_for,
     tasks_of,
 )
+from tests.histories import record_history
 from tests.leads import SHANGHAI, fired_timers, next_weekday, publish, travel_to
 from tests.workflows.test_lead import assert_instants
 
@@ -200,6 +201,8 @@ async def test_changes_requested_then_resubmitted_and_approved_opens_the_order(
     first_round = [(r.round, r.status) for r in await approvals(sessions, contract_id)
                    if r.round == 1]
     assert sorted(first_round) == [(1, "changes_requested"), (1, "withdrawn")]
+    handle = temporal_env.client.get_workflow_handle(settings.workflow_id("contract", contract_id))
+    await record_history(handle, "contract_changes_resubmitted_signed")
     detail = (await client.get(f"/api/contracts/{contract_id}", headers=org.headers["rep"])).json()
     assert detail["round"] == 2 and detail["signed_at"] is not None
     assert [a["status"] for a in detail["approvals"] if a["round"] == 2] == ["approved"] * 3

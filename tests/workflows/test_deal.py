@@ -13,6 +13,7 @@ from domain.policy import PolicyKind
 from domain.settings import Settings
 from tests.conftest import wait_until
 from tests.deals import Org, make_customer, tasks_of
+from tests.histories import record_history
 from tests.leads import fired_timers, next_weekday, publish, travel_to
 from tests.workflows.test_lead import assert_instants
 
@@ -66,3 +67,4 @@ async def test_a_stalled_deal_alerts_its_owner_then_the_manager_and_a_move_resta
     timers = await fired_timers(handle)
     assert_instants(timers[2:], [moved_at + timedelta(hours=24)])
     assert len(await tasks_of(sessions, "deal.stagnant_manager")) == 1
+    await record_history(handle, "deal_stagnant_moved")
