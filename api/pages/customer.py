@@ -27,6 +27,7 @@ from api.pages.base import (
     submit,
     view,
 )
+from api.pages.deal import customer_business
 from domain import custom_field, customer, follow_up, timeline, user
 from domain.access import Role
 from domain.custom_field import CustomField, FieldType
@@ -471,6 +472,7 @@ async def _render_profile(
         follow_up_problems=follow_up_problems or Problems(),
         contact_values=contact_values or {},
         contact_problems=contact_problems or Problems(),
+        business=await customer_business(page, customer_id),
     )
 
 

@@ -1,4 +1,9 @@
-"""My inbox: open tasks due soonest first, with their countdown, and a button to finish one."""
+"""My inbox: open tasks due soonest first, with their countdown, and a button to finish one.
+
+An approval task is answered here (approve, reject, request changes, with a comment) through
+the API's own task route, which sends the answer to the approval's workflow; a refusal is
+shown on that task in the user's language.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from api import task as task_routes
 from api.pages.base import Page, Problems, due_text, record_id, redirect, status_of, submit, view
+from api.pages.refusal import Refusal, through_workflow
 from domain import task
 from domain.db import utcnow
 
@@ -15,7 +22,13 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 
 
-async def _render_inbox(page: Page, *, problems: Problems | None = None, status=200) -> Response:
+async def _render_inbox(
+    page: Page,
+    *,
+    problems: Problems | None = None,
+    refused: tuple[int, str] | None = None,
+    status: int = 200,
+) -> Response:
     raw = page.request.query_params.get("page", "1")
     number = min(int(raw), 10_000) if raw.isdigit() and raw != "0" else 1
     inbox = await task.inbox(
@@ -37,6 +50,8 @@ async def _render_inbox(page: Page, *, problems: Problems | None = None, status=
         due=lambda item: due_text(item.due_at, now, page.t),
         overdue=lambda item: item.due_at is not None and item.due_at < now,
         problems=problems or Problems(),
+        refused=refused,
+        approval=task_routes.APPROVAL,
     )
 
 
@@ -48,16 +63,32 @@ async def inbox(request: Request) -> Response:
 @router.post("/tasks/{task_id}/complete")
 async def complete(request: Request, task_id: str) -> Response:
     async def action(page: Page, form: FormData) -> Response:
-        comment = str(form.get("comment") or "").strip() or None
-        await task.complete(
-            page.session,
-            actor=page.me,
-            task_id=record_id(task_id, "task_id"),
-            data=task.TaskComplete(comment=comment),
+        number = record_id(task_id, "task_id")
+        data = task.TaskComplete.model_validate(
+            {
+                "decision": str(form.get("decision") or "") or None,
+                "comment": str(form.get("comment") or "").strip() or None,
+            }
         )
-        return redirect("/tasks", flash="task_done")
+        temporal = await page.request.app.state.temporal.client()
+        await through_workflow(
+            page,
+            lambda: task_routes.complete(
+                request=page.request,
+                task_id=number,
+                data=data,
+                actor=page.me,
+                session=page.session,
+                temporal=temporal,
+            ),
+        )
+        flash = f"approval_{data.decision}" if data.decision else "task_done"
+        return redirect("/tasks", flash=flash)
 
     async def rerender(page: Page, form: FormData, exc: BaseException) -> Response:
+        if isinstance(exc, Refusal):
+            refused = (record_id(task_id, "task_id"), exc.message)
+            return await _render_inbox(page, refused=refused, status=exc.status)
         return await _render_inbox(page, problems=page.problems(exc), status=status_of(exc))
 
     return await submit(request, action, rerender=rerender, own_fields=("task_id",))

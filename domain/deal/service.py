@@ -50,10 +50,7 @@ async def get(session: AsyncSession, *, actor: Actor, deal_id: int) -> Deal:
     row = await session.get(Deal, deal_id)
     if row is None:
         raise NotFound("no such deal", field="deal_id")
-    try:
-        await customer.get(session, actor=actor, customer_id=row.customer_id)
-    except NotFound:
-        raise NotFound("no such deal", field="deal_id") from None
+    await customer.check_visible(session, actor=actor, customer_id=row.customer_id, entity="deal")
     return row
 
 
