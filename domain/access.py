@@ -42,6 +42,7 @@ class Scope(StrEnum):
     customers_write = "customers:write"
     leads_write = "leads:write"
     events_write = "events:write"
+    calls_write = "calls:write"
     erp = "erp"
 
 

@@ -52,14 +52,18 @@ __all__ = [
     "LeadFacts",
     "Strategy",
     "Target",
+    "advance",
     "assign",
     "choose",
+    "cursors",
     "eligible",
     "facts_of",
     "load_candidates",
     "matching_rules",
     "open_lead_count",
     "open_lead_counts",
+    "pick",
+    "round_robin_order",
 ]
 
 COUNTED_STATUSES = frozenset({LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified})
@@ -284,7 +288,7 @@ def matching_rules(policy: AssignmentPolicy, facts: LeadFacts) -> list[Assignmen
     return rules
 
 
-def _round_robin_order(candidates: list[Candidate], last_user_id: int | None) -> list[Candidate]:
+def round_robin_order(candidates: list[Candidate], last_user_id: int | None) -> list[Candidate]:
     """Candidates by user id, starting with the first one after the cursor's user and wrapping."""
     if last_user_id is None:
         return candidates
@@ -292,8 +296,11 @@ def _round_robin_order(candidates: list[Candidate], last_user_id: int | None) ->
     return candidates[start:] + candidates[:start]
 
 
-def _pick(rule: AssignmentRule, order: list[Candidate]) -> Candidate:
-    """One of `order` (non-empty, in round-robin order) by the rule's strategy.
+def pick(
+    strategy: Strategy, order: list[Candidate], weight: Callable[[int], int] = lambda _: 1
+) -> Candidate:
+    """One of `order` (non-empty, in round-robin order) by `strategy`; `weight` maps a user id
+    to their weight. Shared with ticket dispatch, where `open_leads` counts open tickets.
 
     - round_robin: the first in round-robin order.
     - least_open: fewest open leads; ties go to the first in round-robin order.
@@ -307,15 +314,15 @@ def _pick(rule: AssignmentRule, order: list[Candidate]) -> Candidate:
       leads that close or return to the pool are accounted for and no per-user state is
       stored; a member who claims leads from the pool gets correspondingly fewer.
     """
-    if rule.strategy is Strategy.round_robin:
+    if strategy is Strategy.round_robin:
         return order[0]
-    if rule.strategy is Strategy.least_open:
+    if strategy is Strategy.least_open:
         return min(order, key=lambda c: c.open_leads)
-    total_weight = sum(rule.weight(c.user_id) for c in order)
+    total_weight = sum(weight(c.user_id) for c in order)
     total_open = sum(c.open_leads for c in order)
     return max(
         order,
-        key=lambda c: rule.weight(c.user_id) * (total_open + 1) - total_weight * c.open_leads,
+        key=lambda c: weight(c.user_id) * (total_open + 1) - total_weight * c.open_leads,
     )
 
 
@@ -349,10 +356,10 @@ def choose(
                 pool.setdefault(candidate.user_id, candidate)
         if not pool:
             continue
-        order = _round_robin_order(
+        order = round_robin_order(
             sorted(pool.values(), key=lambda c: c.user_id), cursor.get(rule.name)
         )
-        winner = _pick(rule, order)
+        winner = pick(rule.strategy, order, rule.weight)
         return Choice(user_id=winner.user_id, team_id=winner.team_id, rule=rule.name)
     return None
 
@@ -436,7 +443,7 @@ async def load_candidates(
     return result
 
 
-async def _cursors(session: AsyncSession, *, names: Sequence[str]) -> dict[str, int | None]:
+async def cursors(session: AsyncSession, *, names: Sequence[str]) -> dict[str, int | None]:
     """Cursor positions of these rules; on PostgreSQL the rows stay locked until commit.
 
     The lock (taken before the open-lead counts are read) serialises concurrent assignments
@@ -452,7 +459,7 @@ async def _cursors(session: AsyncSession, *, names: Sequence[str]) -> dict[str, 
     return {rule: last for rule, last in rows}
 
 
-async def _advance(session: AsyncSession, *, rule: str, user_id: int) -> None:
+async def advance(session: AsyncSession, *, rule: str, user_id: int) -> None:
     """Upsert the rule's cursor to the user who just got a lead (portable ON CONFLICT)."""
     dialect = session.get_bind().dialect.name
     values = {"rule": rule, "last_user_id": user_id, "updated_at": utcnow()}
@@ -496,11 +503,11 @@ async def assign(
     rules = matching_rules(policy, facts)
     if not rules:
         return None
-    cursor = await _cursors(session, names=[r.name for r in rules])
+    cursor = await cursors(session, names=[r.name for r in rules])
     candidates = await load_candidates(session, targets={r.target for r in rules})
     choice = choose(
         policy, facts, candidates, cursor=cursor, exclude=exclude, open_lead_cap=open_lead_cap
     )
     if choice is not None:
-        await _advance(session, rule=choice.rule, user_id=choice.user_id)
+        await advance(session, rule=choice.rule, user_id=choice.user_id)
     return choice

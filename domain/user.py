@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 from sqlalchemy import Boolean, ForeignKey, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -59,11 +59,17 @@ class User(Base, Timestamped):
     """Who answers this user's approvals while they are on leave."""
     locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
     last_sign_in_at: Mapped[datetime | None]
+    skills: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    """Skill tags (products, ticket types, languages) that ticket dispatch matches on."""
 
 
 Username = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Password = Annotated[SecretStr, Field(min_length=8, max_length=256)]
 Locale = Annotated[str, Field(pattern=r"^(zh-CN|en)$")]
+Skills = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]],
+    Field(max_length=50),
+]
 
 
 class UserCreate(Input):
@@ -77,6 +83,7 @@ class UserCreate(Input):
     team_id: DbId | None = None
     delegate_id: DbId | None = None
     locale: Locale = "zh-CN"
+    skills: Skills = Field(default_factory=list)
 
     @field_validator("display_name")
     @classmethod
@@ -88,7 +95,9 @@ class UserCreate(Input):
 
 
 class UserUpdate(Patch):
-    not_null = frozenset({"display_name", "password", "role", "active", "on_leave", "locale"})
+    not_null = frozenset(
+        {"display_name", "password", "role", "active", "on_leave", "locale", "skills"}
+    )
 
     display_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     password: Password | None = None
@@ -102,6 +111,7 @@ class UserUpdate(Patch):
     active: bool | None = None
     on_leave: bool | None = None
     locale: Locale | None = None
+    skills: Skills | None = None
 
 
 class UserRead(BaseModel):
@@ -119,6 +129,7 @@ class UserRead(BaseModel):
     active: bool
     on_leave: bool
     locale: str
+    skills: list[str]
 
 
 class TeamCreate(Input):
