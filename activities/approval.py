@@ -261,26 +261,7 @@ class ApprovalActivities:
             ),
         )
         approval.task_id = todo.id
-        expires = datetime.now(tz=ZoneInfo("UTC")) + ttl
-        key = self.settings.signing_key()
-        links = {
-            decision.value: "/approvals/link/"
-            + link_token(
-                key,
-                approval_id=approval.id,
-                user_id=person.id,
-                decision=decision,
-                expires_at=expires,
-            )
-            for decision in ApprovalDecision
-        }
-        return Asked(
-            approval_id=approval.id,
-            seat=seat,
-            assignee_id=person.id,
-            task_id=todo.id,
-            links=links,
-        )
+        return self._asked(approval, ttl)
 
     async def _existing(
         self, session: AsyncSession, subject: Subject, subject_id: int, round_no: int, step: int
@@ -297,31 +278,29 @@ class ApprovalActivities:
         )
         return list(rows.all())
 
-    def _asked_again(self, rows: list[Approval], ttl: timedelta) -> list[Asked]:
-        """A retried step finds its rows; links are signed afresh, the rows stay the same."""
+    def _asked(self, row: Approval, ttl: timedelta) -> Asked:
+        """The row as the workflow tracks it, with a signed one-click link per decision."""
+        assert row.assignee_id is not None and row.task_id is not None
         key = self.settings.signing_key()
         expires = datetime.now(tz=ZoneInfo("UTC")) + ttl
-        return [
-            Asked(
-                approval_id=r.id,
-                seat=r.seat,
-                assignee_id=r.assignee_id or 0,
-                task_id=r.task_id or 0,
-                links={
-                    d.value: "/approvals/link/"
-                    + link_token(
-                        key,
-                        approval_id=r.id,
-                        user_id=r.assignee_id or 0,
-                        decision=d,
-                        expires_at=expires,
-                    )
-                    for d in ApprovalDecision
-                },
+        links = {
+            decision.value: "/approvals/link/"
+            + link_token(
+                key,
+                approval_id=row.id,
+                user_id=row.assignee_id,
+                decision=decision,
+                expires_at=expires,
             )
-            for r in rows
-            if r.status == ApprovalStatus.pending.value
-        ]
+            for decision in ApprovalDecision
+        }
+        return Asked(
+            approval_id=row.id,
+            seat=row.seat,
+            assignee_id=row.assignee_id,
+            task_id=row.task_id,
+            links=links,
+        )
 
     @activity.defn(name="approval_open_step")
     async def open_step(self, request: OpenStep) -> StepOpened:
@@ -332,7 +311,9 @@ class ApprovalActivities:
                 session, request.subject, request.subject_id, request.round, request.step
             )
             if existing:
-                return StepOpened(asked=self._asked_again(existing, ttl))
+                # A retry after the commit: the same rows; links are signed afresh.
+                pending = [r for r in existing if r.status == ApprovalStatus.pending.value]
+                return StepOpened(asked=[self._asked(r, ttl) for r in pending])
             row = await self._subject(session, request.subject, request.subject_id)
             owner_id = await self._owner_of(session, row)
             asked: list[Asked] = []

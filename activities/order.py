@@ -7,8 +7,7 @@ refusals become non-retryable ApplicationErrors named after the domain error cla
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,12 +15,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.erp import REFUSED, ErpClient
+from activities.unit import unit
 from domain import policy
 from domain.contract import Contract
 from domain.customer import Customer
-from domain.db import transaction
 from domain.erp import ErpBooking, ErpInvoiceAccepted
-from domain.errors import DomainError
 from domain.order import service as orders
 from domain.order.lifecycle import (
     InstalmentOverdue,
@@ -47,19 +45,8 @@ class OrderActivities:
         self.zone = ZoneInfo(settings.timezone)
         self.erp = ErpClient(settings)
 
-    @asynccontextmanager
-    async def _unit(self) -> AsyncIterator[AsyncSession]:
-        """A transaction whose domain refusals reach the workflow as non-retryable failures."""
-        try:
-            async with transaction(self.sessions) as session:
-                yield session
-        except DomainError as refused:
-            raise ApplicationError(
-                refused.message,
-                {"field": refused.field},
-                type=type(refused).__name__,
-                non_retryable=True,
-            ) from None
+    def _unit(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return unit(self.sessions)
 
     async def _policy(self, session: AsyncSession, version: int | None) -> tuple[int, OrderPolicy]:
         if version is None:

@@ -10,18 +10,17 @@ A signed contract then opens its order in the ERP, tells its deal, and waits for
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
-    ActivityError,
     ApplicationError,
     FailureError,
     WorkflowAlreadyStartedError,
 )
 from temporalio.workflow import ParentClosePolicy
+
+from workflows.steps import DB_STEP, notify, sibling_id, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.approval import ApprovalActivities
@@ -46,19 +45,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.deal.lifecycle import ContractSigned, DealStart
     from domain.notification import Notice
     from domain.order.lifecycle import OrderOpen, OrderOpened, OrderStart
-    from workflows.ids import sibling_id
-
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
-    ),
-}
-NOTIFY = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=2)),
-}
 
 
 def _refused(message: str, kind: str) -> ApplicationError:
@@ -147,10 +133,10 @@ class ApprovalWorkflow:
             def settled(seats: int = len(step.seats)) -> bool:
                 return self.outcome is not None or len(self.filled) >= seats
 
-            if await self._wait_until(remind_at, settled):
+            if await wait_until(remind_at, settled):
                 for asked in self._open_rows():
                     await self._ask(asked, "approval.reminder", index)
-            if await self._wait_until(escalate_at, settled):
+            if await wait_until(escalate_at, settled):
                 await self._escalate(plan, index, step.name, step.escalate_to.value)
             await workflow.wait_condition(settled)
             if self.outcome is not None:
@@ -183,18 +169,6 @@ class ApprovalWorkflow:
                 self.pending[asked.approval_id] = asked
         for asked in added.asked:
             await self._ask(asked, "approval.escalated", step)
-
-    @staticmethod
-    async def _wait_until(due: datetime, settled: Callable[[], bool]) -> bool:
-        """Sleep until `due` unless the step settles first; True when the deadline passed."""
-        remaining = due - workflow.now()
-        if remaining <= timedelta(0):
-            return not settled()
-        try:
-            await workflow.wait_condition(settled, timeout=remaining)
-        except TimeoutError:
-            return True
-        return False
 
     # --- after a signed contract ----------------------------------------------------------
 
@@ -293,10 +267,7 @@ class ApprovalWorkflow:
             ref_id=subject_id,
             task_kind=template,
         )
-        try:
-            await workflow.execute_activity("notify", notice, **NOTIFY)
-        except ActivityError as failed:
-            workflow.logger.warning("notice %s not delivered: %s", notice.key, failed.cause)
+        await notify(notice)
 
     # --- what people do -------------------------------------------------------------------
 
@@ -367,6 +338,8 @@ class ApprovalWorkflow:
 
     @decide.validator
     def _validate_decide(self, update: Decide) -> None:
+        if self.lock.locked():
+            return  # a step's rows may be on their way in; the handler checks under the lock
         self._check(update)
 
     @workflow.signal

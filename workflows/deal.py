@@ -9,13 +9,13 @@ database in the same transaction as the write. A signed contract (signal) wins t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
+
+from workflows.steps import DB_STEP, notify, refusal, sibling_id, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.deal import DealActivities
@@ -33,30 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.deal.rules import Outcome
     from domain.lead.schemas import Caller
     from domain.notification import Notice
-    from workflows.ids import sibling_id
 
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
-    ),
-}
-NOTIFY = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=2)),
-}
 WORKFLOW_CALLER = Caller(user_id=None, name="workflow", role="admin", source="workflow")
-
-
-def _refusal(failed: ActivityError) -> ApplicationError:
-    """The activity's own refusal (missing exit criteria, no rights), for the caller to read."""
-    cause = failed.cause
-    if isinstance(cause, ApplicationError):
-        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True)
-    return ApplicationError(
-        "the change could not be saved, try again", type="Unavailable", non_retryable=True
-    )
 
 
 @workflow.defn(name="Deal")
@@ -106,24 +84,12 @@ class DealWorkflow:
             )
             calendar = people.calendar
             due = add_business_time(calendar, self.entered_at, stage.max_duration)
-            if await self._wait_until(due, moved):
+            if await wait_until(due, moved):
                 await self._notify("deal.stagnant", people.owner_id, generation, due)
                 later = add_business_time(calendar, due, self.plan.policy.escalate_after)
-                if await self._wait_until(later, moved):
+                if await wait_until(later, moved):
                     await self._notify("deal.stagnant_manager", people.manager_id, generation, due)
         await workflow.wait_condition(moved)
-
-    @staticmethod
-    async def _wait_until(due: datetime, moved: Callable[[], bool]) -> bool:
-        """Sleep until `due` unless `moved` turns true first; True when the deadline passed."""
-        remaining = due - workflow.now()
-        if remaining <= timedelta(0):
-            return not moved()
-        try:
-            await workflow.wait_condition(moved, timeout=remaining)
-        except TimeoutError:
-            return True
-        return False
 
     async def _notify(
         self, template: str, recipient: int | None, generation: int, due: datetime
@@ -147,10 +113,7 @@ class DealWorkflow:
             ref_id=self.plan.deal_id,
             task_kind=template,
         )
-        try:
-            await workflow.execute_activity("notify", notice, **NOTIFY)
-        except ActivityError as failed:
-            workflow.logger.warning("notice %s not delivered: %s", notice.key, failed.cause)
+        await notify(notice)
 
     # --- moves ----------------------------------------------------------------------------
 
@@ -221,10 +184,7 @@ class DealWorkflow:
             ref_entity="contract",
             ref_id=contract_id,
         )
-        try:
-            await workflow.execute_activity("notify", notice, **NOTIFY)
-        except ActivityError as failed:
-            workflow.logger.warning("notice %s not delivered: %s", notice.key, failed.cause)
+        await notify(notice)
 
     def _check(self, update: Move) -> None:
         assert self.plan is not None
@@ -275,7 +235,7 @@ class DealWorkflow:
                     )
                 )
             except ActivityError as failed:
-                raise _refusal(failed) from None
+                raise refusal(failed) from None
 
     @move.validator
     def _validate_move(self, update: Move) -> None:

@@ -7,14 +7,14 @@ transition rules on workflow state; the handlers write through activities, one a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
+
+from workflows.steps import DB_STEP, notify, refusal, sibling_id, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
@@ -35,37 +35,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.lead.schemas import Caller, Transition
     from domain.lead.transitions import TERMINAL, Refused, check
     from domain.notification import Notice
-    from workflows.ids import sibling_id
 
 ALWAYS_OPEN = BusinessCalendar(always_open=True)
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
-    ),
-}
-NOTIFY = {
-    # A mail server or robot that is down must not hold up the next SLA step for long: the
-    # in-app task is made first, and a message still unsent after this is given up.
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=2)),
-}
 
 NOTICE_FOR: dict[SlaAction, str] = {
     SlaAction.notify_owner: "lead.remind_owner",
     SlaAction.notify_manager: "lead.escalate_manager",
 }
-
-
-def _refusal(failed: ActivityError) -> ApplicationError:
-    """The activity's own refusal (a limit, an unknown user), so the caller reads its reason."""
-    cause = failed.cause
-    if isinstance(cause, ApplicationError):
-        return ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True)
-    return ApplicationError(
-        "the change could not be saved, try again", type="Unavailable", non_retryable=True
-    )
 
 
 @workflow.defn(name="Lead")
@@ -110,17 +86,6 @@ class LeadWorkflow:
     def _calendar(self, business_hours: bool) -> BusinessCalendar:
         return self.ownership.calendar if business_hours else ALWAYS_OPEN
 
-    async def _wait_until(self, due: datetime, moved: Callable[[], bool]) -> bool:
-        """Sleep until `due` unless `moved` turns true first; True when the deadline passed."""
-        remaining = due - workflow.now()
-        if remaining <= timedelta(0):
-            return not moved()
-        try:
-            await workflow.wait_condition(moved, timeout=remaining)
-        except TimeoutError:
-            return True
-        return False
-
     async def _first_contact_sla(self) -> None:
         """Run the chain's steps at their business-time deadlines until someone makes contact."""
         assert self.plan is not None and self.clock_start is not None
@@ -140,7 +105,7 @@ class LeadWorkflow:
             await self._mark(
                 SlaMark(lead_id=self.lead_id, due_at=due, next_action=step.action.value)
             )
-            if not await self._wait_until(due, moved):
+            if not await wait_until(due, moved):
                 return
             async with self.lock:
                 if moved():
@@ -197,7 +162,7 @@ class LeadWorkflow:
         await self._mark(
             SlaMark(lead_id=self.lead_id, due_at=due, next_action=SlaAction.return_to_pool.value)
         )
-        if await self._wait_until(due, moved):
+        if await wait_until(due, moved):
             async with self.lock:
                 if not moved():
                     await self._pool(f"{generation}.cadence.{touched}")
@@ -255,10 +220,7 @@ class LeadWorkflow:
             ref_id=self.lead_id,
             task_kind=template,
         )
-        try:
-            await workflow.execute_activity("notify", notice, **NOTIFY)
-        except ActivityError as failed:
-            workflow.logger.warning("notice %s not delivered: %s", notice.key, failed.cause)
+        await notify(notice)
 
     async def _transition(self, request: TransitionRequest) -> TransitionResult:
         result = await workflow.execute_activity_method(
@@ -298,7 +260,7 @@ class LeadWorkflow:
                     )
                 )
             except ActivityError as failed:
-                raise _refusal(failed) from None
+                raise refusal(failed) from None
             if action is Action.contact:
                 self.touched += 1
             if action in (Action.reassign, Action.claim):

@@ -11,13 +11,14 @@ the owner's manager (the owner is told too) once its due day is over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+
+from workflows.steps import DB_STEP, notify, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.erp import REFUSED
@@ -32,12 +33,6 @@ with workflow.unsafe.imports_passed_through():
         OrderStart,
     )
 
-DB_STEP: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
-    ),
-}
 ERP_STEP: dict[str, Any] = {
     # No overall limit: an ERP down for a weekend is booked when it is back. Retries are spaced
     # 1 s, 2 s, 4 s … up to 2 min, so it is booked within two minutes of coming back.
@@ -48,11 +43,6 @@ ERP_STEP: dict[str, Any] = {
         maximum_interval=timedelta(minutes=2),
         non_retryable_error_types=[REFUSED],
     ),
-}
-NOTIFY: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=2)),
 }
 NO_TASK = [Channel.email, Channel.chat]
 """For news that needs no action: mail and chat, but nothing in the inbox."""
@@ -174,7 +164,7 @@ class OrderWorkflow:
                 )
                 continue
             due, step, kind = upcoming
-            if not await self._wait_until(due, moved):
+            if not await wait_until(due, moved):
                 continue
             async with self.lock:
                 if step.paid:
@@ -202,18 +192,6 @@ class OrderWorkflow:
             await self._notify(
                 "order.payment_escalated", self.plan.manager_id, step=step, due=step.overdue_at
             )
-
-    @staticmethod
-    async def _wait_until(due: datetime, moved: Callable[[], bool]) -> bool:
-        """Sleep until `due` unless `moved` turns true first; True when the moment came."""
-        remaining = due - workflow.now()
-        if remaining <= timedelta(0):
-            return not moved()
-        try:
-            await workflow.wait_condition(moved, timeout=remaining)
-        except TimeoutError:
-            return True
-        return False
 
     # --- telling people -------------------------------------------------------------------
 
@@ -254,10 +232,7 @@ class OrderWorkflow:
             ref_id=self.plan.order_id,
             **({"channels": channels} if channels else {}),
         )
-        try:
-            await workflow.execute_activity("notify", notice, **NOTIFY)
-        except ActivityError as failed:
-            workflow.logger.warning("notice %s not delivered: %s", notice.key, failed.cause)
+        await notify(notice)
 
     @workflow.query
     def state(self) -> dict[str, Any]:

@@ -43,10 +43,9 @@ async def get(session: AsyncSession, *, actor: Actor, contract_id: int) -> Contr
     if row is None:
         raise NotFound("no such contract", field="contract_id")
     if not _reads_all(actor):
-        try:
-            await customer.get(session, actor=actor, customer_id=row.customer_id)
-        except NotFound:
-            raise NotFound("no such contract", field="contract_id") from None
+        await customer.check_visible(
+            session, actor=actor, customer_id=row.customer_id, entity="contract"
+        )
     return row
 
 

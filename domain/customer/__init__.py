@@ -14,6 +14,7 @@ from domain.customer.schemas import (
 )
 from domain.customer.service import (
     add_contact,
+    check_visible,
     children,
     create,
     delete,
@@ -47,6 +48,7 @@ __all__ = [
     "Page",
     "Stage",
     "add_contact",
+    "check_visible",
     "children",
     "create",
     "delete",

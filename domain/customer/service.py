@@ -67,6 +67,19 @@ async def get(session: AsyncSession, *, actor: Actor, customer_id: int) -> Custo
     return customer
 
 
+async def check_visible(
+    session: AsyncSession, *, actor: Actor, customer_id: int, entity: str
+) -> None:
+    """NotFound naming `entity` (a deal, a quote …) unless the actor may see the customer it
+    belongs to: what a customer's records show follows who may see the customer."""
+    actor.require_scope(Scope.customers_read)
+    seen = await session.scalar(
+        select(Customer.id).where(Customer.id == customer_id, visible(actor))
+    )
+    if seen is None:
+        raise NotFound(f"no such {entity}", field=f"{entity}_id")
+
+
 async def get_for_update(session: AsyncSession, *, actor: Actor, customer_id: int) -> Customer:
     _check_can_write(actor)
     return await get(session, actor=actor, customer_id=customer_id)
@@ -663,3 +676,27 @@ async def delete_contact(
         summary=before["name"],
         ref=(CONTACT, contact_id),
     )
+
+
+# For imports, which check every cell with the same rules before writing in bulk ------------
+
+
+def normalised(kind: Kind, fields: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of whichever customer fields are given, as every write stores them."""
+    _check_kind_fields(kind, fields)
+    return _normalised(kind, fields)
+
+
+def contact_normalised(fields: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of whichever contact fields are given, as every write stores them."""
+    return _contact_fields(fields)
+
+
+def snapshot(customer: Customer) -> dict[str, Any]:
+    """A customer's fields as the audit log records them."""
+    return _snapshot(customer)
+
+
+def set_tags(customer: Customer, tags: list[str]) -> None:
+    """Replace a customer's tags, cleaned as every write cleans them."""
+    _set_tags(customer, tags)

@@ -391,10 +391,9 @@ async def get(session: AsyncSession, *, actor: Actor, order_id: int) -> Order:
     order = await session.get(Order, order_id)
     if order is None:
         raise NotFound("no such order", field="order_id")
-    try:
-        await customer.get(session, actor=actor, customer_id=order.customer_id)
-    except NotFound:
-        raise NotFound("no such order", field="order_id") from None
+    await customer.check_visible(
+        session, actor=actor, customer_id=order.customer_id, entity="order"
+    )
     return order
 
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import audit, policy, product, timeline
-from domain.access import WORKFLOW, Actor, Role
+from domain import audit, policy, product, timeline, user
+from domain.access import WORKFLOW, Actor
 from domain.customer import service as customer_service
 from domain.db import utcnow
 from domain.deal import Deal, DealStatus
@@ -28,7 +28,6 @@ from domain.quote import pricing
 from domain.quote.models import Quote, QuoteLine, QuoteStatus
 from domain.quote.rules import QuotePolicy
 from domain.quote.schemas import QuoteCreate, QuoteLineIn, QuoteRead, QuoteUpdate
-from domain.user import User
 
 ENTITY = "quote"
 THOUSANDTH = Decimal("0.001")
@@ -59,27 +58,18 @@ async def _deal(session: AsyncSession, *, actor: Actor, deal_id: int) -> Deal:
     deal = await session.get(Deal, deal_id)
     if deal is None:
         raise NotFound("no such deal", field="deal_id")
-    try:
-        await customer_service.get(session, actor=actor, customer_id=deal.customer_id)
-    except NotFound:
-        raise NotFound("no such deal", field="deal_id") from None
+    await customer_service.check_visible(
+        session, actor=actor, customer_id=deal.customer_id, entity="deal"
+    )
     return deal
 
 
 async def _check_can_write(session: AsyncSession, *, actor: Actor, deal: Deal) -> None:
-    """The deal's owner, a manager of the owner's team, or an admin."""
-    if actor.is_admin:
-        return
-    if actor.scopes is None and deal.owner_id is not None:
-        if deal.owner_id == actor.user_id:
-            return
-        if actor.role is Role.sales_manager:
-            team_id = await session.scalar(select(User.team_id).where(User.id == deal.owner_id))
-            if team_id is not None and team_id in actor.managed_team_ids:
-                return
-    raise Forbidden(
-        "only the deal's owner, their manager or an admin may change its quotes", field="deal_id"
-    )
+    if not await user.answers_for(session, actor=actor, owner_id=deal.owner_id):
+        raise Forbidden(
+            "only the deal's owner, their manager or an admin may change its quotes",
+            field="deal_id",
+        )
 
 
 async def _deal_for_write(session: AsyncSession, *, actor: Actor, deal_id: int) -> Deal:
@@ -95,10 +85,9 @@ async def _deal_for_write(session: AsyncSession, *, actor: Actor, deal_id: int) 
 async def _visible(session: AsyncSession, *, actor: Actor, quote: Quote | None) -> Quote:
     if quote is None:
         raise NotFound("no such quote", field="quote_id")
-    try:
-        await customer_service.get(session, actor=actor, customer_id=quote.customer_id)
-    except NotFound:
-        raise NotFound("no such quote", field="quote_id") from None
+    await customer_service.check_visible(
+        session, actor=actor, customer_id=quote.customer_id, entity="quote"
+    )
     return quote
 
 

@@ -7,7 +7,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.histories import HERE
+from tests.histories import HERE, workflow_id
 from workflows import ALL_WORKFLOWS
 
 HISTORIES = sorted(HERE.glob("*.json"))
@@ -19,7 +19,7 @@ def test_there_are_recorded_histories() -> None:
 
 @pytest.mark.parametrize(
     "history",
-    [WorkflowHistory.from_json(p.stem, p.read_text()) for p in HISTORIES],
+    [WorkflowHistory.from_json(workflow_id(p.stem), p.read_text()) for p in HISTORIES],
     ids=[p.stem for p in HISTORIES],
 )
 async def test_history_replays(history: WorkflowHistory) -> None:
