@@ -11,9 +11,11 @@ from activities.approval import ApprovalActivities
 from activities.deal import DealActivities
 from activities.erp import ErpActivities
 from activities.follow_up import FollowUpActivities
+from activities.imports import ImportActivities
 from activities.lead import LeadActivities
 from activities.notify import NotifyActivities
 from activities.order import OrderActivities
+from activities.ticket import TicketActivities
 from domain.settings import Settings
 
 
@@ -28,6 +30,8 @@ def all_activities(
     erp = ErpActivities(sessions, settings)
     approvals = ApprovalActivities(sessions, settings)
     deals = DealActivities(sessions, settings)
+    imports = ImportActivities(sessions, settings)
+    tickets = TicketActivities(sessions, settings)
     return [
         follow_ups.remind_next_contact,
         leads.load_plan,
@@ -51,4 +55,14 @@ def all_activities(
         deals.plan,
         deals.people,
         deals.move,
+        imports.check,
+        imports.write,
+        imports.finish,
+        tickets.load_plan,
+        tickets.dispatch,
+        tickets.mark_sla,
+        tickets.transition,
+        tickets.mail_reply,
+        tickets.send_survey,
+        tickets.remind_survey,
     ]

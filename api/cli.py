@@ -12,9 +12,13 @@ import subprocess
 import sys
 import sysconfig
 import time
+from typing import TYPE_CHECKING
 
 import migrations
 from domain.settings import Settings, settings
+
+if TYPE_CHECKING:
+    from domain.imports import Import
 
 
 def _binary(name: str) -> str:
@@ -63,6 +67,108 @@ def cmd_worker(_args: argparse.Namespace) -> None:
     import worker
 
     worker.main()
+
+
+def cmd_mail_in(_args: argparse.Namespace) -> None:
+    """The support mailbox: mail to DOSSIER_SUPPORT_ADDRESS becomes tickets and comments."""
+    import logging
+
+    from api import ticket_mail
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(ticket_mail.serve(settings))
+
+
+def _bar(state: Import) -> str:
+    """One line of progress: [#####-----] rows done / total, errors so far."""
+    checking = state.status in ("checking", "checked")
+    total = max(state.total_rows, 1)
+    done = state.checked_rows if checking else state.done_rows
+    errors = state.invalid_rows if checking else state.error_count
+    filled = int(30 * min(done, total) / total)
+    bar = "#" * filled + "-" * (30 - filled)
+    return f"\r{state.status:<10} [{bar}] {done}/{state.total_rows} rows, {errors} errors"
+
+
+async def _import(
+    args: argparse.Namespace, data: bytes, mapping: dict[str, str] | None, saved: str | None
+) -> int:
+    """Upload, check and (unless --dry-run) write a file through the import workflow."""
+    from sqlalchemy import select
+
+    from domain import imports, user
+    from domain.access import Role, Source
+    from domain.db import create_engine, session_factory, transaction
+    from domain.imports.schemas import ImportOptions, ImportStart
+    from workflows.client import connect
+    from workflows.imports import ImportWorkflow
+
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    try:
+        async with transaction(sessions) as session:
+            query = select(user.User).where(user.User.role == Role.admin.value,
+                                            user.User.active.is_(True))
+            if args.as_user:
+                query = query.where(user.User.username == args.as_user)
+            admin = await session.scalar(query.order_by(user.User.id).limit(1))
+            if admin is None:
+                sys.exit("no such active admin: give one with --as")
+            actor = await user.actor_for(session, user=admin, source=Source.imports)
+            imp = await imports.service.upload(
+                session, actor=actor, settings=settings, entity=imports.Entity(args.entity),
+                filename=os.path.basename(args.file), data=data, sheet=args.sheet,
+                mapping_name=saved,
+            )
+            options = ImportOptions(mapping=mapping, strategy=args.strategy,
+                                    all_or_nothing=args.all_or_nothing)
+            await imports.service.configure(session, actor=actor, settings=settings,
+                                            import_id=imp.id, options=options)
+        client = await connect(settings)
+        await client.start_workflow(
+            ImportWorkflow.run, ImportStart(import_id=imp.id, confirm=not args.dry_run),
+            id=settings.workflow_id("import", imp.id), task_queue=settings.temporal_task_queue,
+        )
+        final = {"checked"} if args.dry_run else {"done", "failed", "cancelled"}
+        while True:
+            async with sessions() as session:
+                state = await session.get(imports.Import, imp.id)
+            assert state is not None
+            print(_bar(state), end="", file=sys.stderr, flush=True)
+            if state.status in final or state.status in ("failed", "cancelled"):
+                break
+            await asyncio.sleep(0.5)
+        print(file=sys.stderr)
+        print(f"import {imp.id}: {state.status}; new {state.new_rows}, matched "
+              f"{state.matched_rows}, invalid {state.invalid_rows}; written: created "
+              f"{state.created_count}, updated {state.updated_count}, skipped "
+              f"{state.skipped_count}" + (f"\n{state.error}" if state.error else ""))
+        async with sessions() as session:
+            for problem in await imports.service.problems(session, actor=actor,
+                                                          import_id=imp.id, limit=20):
+                print(f"  row {problem.row} {problem.column or ''}: {problem.message}")
+        if args.dry_run:
+            await client.get_workflow_handle(settings.workflow_id("import", imp.id)).cancel()
+        return 1 if state.status == "failed" else 0
+    finally:
+        await engine.dispose()
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    """`--mapping` is a JSON file {header: field} if such a file exists, else a saved name."""
+    import json
+    from pathlib import Path
+
+    from domain.errors import DomainError
+
+    mapping_file = Path(args.mapping) if args.mapping else None
+    from_file = mapping_file is not None and mapping_file.is_file()
+    mapping = json.loads(mapping_file.read_text()) if from_file and mapping_file else None
+    saved = args.mapping if args.mapping and not from_file else None
+    try:
+        sys.exit(asyncio.run(_import(args, Path(args.file).read_bytes(), mapping, saved)))
+    except DomainError as refused:
+        sys.exit(f"{refused.field or 'error'}: {refused.message}")
 
 
 def cmd_api(_args: argparse.Namespace) -> None:
@@ -137,6 +243,12 @@ def cmd_run(_args: argparse.Namespace) -> None:
             env["DOSSIER_ERP_URL"] = f"http://127.0.0.1:{PORT}"
             print(f"reference ERP simulator on http://127.0.0.1:{PORT} (docs/erp.md)", flush=True)
         children.append(subprocess.Popen([*me, "worker"], env=env))
+        children.append(subprocess.Popen([*me, "mail-in"], env=env))
+        print(
+            f"support mailbox {settings.support_address} on SMTP "
+            f"{settings.mail_in_host}:{settings.mail_in_port}",
+            flush=True,
+        )
         api = subprocess.Popen([*me, "api"], env=env)
         children.append(api)
         _wait_for_port(settings.host, settings.port, seconds=60, process=api)
@@ -171,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         ("run", cmd_run, "start the whole system on its embedded defaults"),
         ("api", cmd_api, "serve the API and pages"),
         ("worker", cmd_worker, "run the Temporal worker"),
+        ("mail-in", cmd_mail_in, "receive support mail over SMTP (tickets and replies)"),
         ("migrate", cmd_migrate, "apply database migrations"),
         ("seed", cmd_seed, "create the first admin or demo data in an empty database"),
     ):
@@ -179,6 +292,16 @@ def main(argv: list[str] | None = None) -> None:
     simulator.add_argument("--port", type=int, default=8100)
     simulator.add_argument("--dossier-url", help="where to send events (default: this Dossier)")
     simulator.set_defaults(fn=cmd_erp_simulator)
+    loader = commands.add_parser("import", help="import a spreadsheet (admins)")
+    loader.add_argument("file")
+    loader.add_argument("--entity", required=True, choices=["customers", "contacts"])
+    loader.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    loader.add_argument("--mapping", help="a saved mapping's name, or a JSON file {header: field}")
+    loader.add_argument("--sheet")
+    loader.add_argument("--strategy", default="skip", choices=["skip", "fill_empty", "overwrite"])
+    loader.add_argument("--all-or-nothing", action="store_true")
+    loader.add_argument("--as", dest="as_user", help="the admin the audit log names")
+    loader.set_defaults(fn=cmd_import)
     revision = commands.add_parser("makemigration", help="write a migration from the models")
     revision.add_argument("message")
     revision.set_defaults(fn=cmd_makemigration)

@@ -23,6 +23,7 @@ from api import (
     errors,
     follow_up,
     health,
+    imports,
     lead,
     lead_form,
     order,
@@ -31,6 +32,8 @@ from api import (
     product,
     quote,
     task,
+    ticket,
+    ticket_form,
     user,
 )
 from api.limits import BodyLimit
@@ -82,9 +85,16 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         deal,
         contract,
         approval,
+        ticket,
+        ticket_form,
+        imports,
     ):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.max_body_bytes,
+        larger={imports.UPLOAD_PATH: config.import_max_bytes + imports.MULTIPART_SLACK},
+    )
     return app

@@ -633,8 +633,12 @@ async def validate_values(
     entity: str,
     values: dict[str, Any],
     existing: dict[str, Any] | None = None,
+    definitions: list[CustomField] | None = None,
 ) -> dict[str, Any]:
     """The record's custom values after this write, normalised and ready to store.
+
+    `definitions` (every field of the entity, retired ones included) saves the lookup when
+    many records are written at once, as imports do.
 
     `existing` None means the record is being created. Otherwise `values` is a partial update
     merged over `existing`; a key sent as None (or blank) clears it. Problems are raised one at a
@@ -649,7 +653,8 @@ async def validate_values(
     """
     if not isinstance(values, dict):
         raise Invalid("custom fields must be an object keyed by field key", field="custom")
-    definitions = await list_fields(session, entity=entity, include_retired=True)
+    if definitions is None:
+        definitions = await list_fields(session, entity=entity, include_retired=True)
     by_key = {d.key: d for d in definitions}
     for key in sorted(map(str, values)):
         if key not in by_key:

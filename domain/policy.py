@@ -48,6 +48,9 @@ class PolicyKind(StrEnum):
     approval = "approval"
     order = "order"
     contract = "contract"
+    ticket = "ticket"
+    ticket_sla = "ticket_sla"
+    dispatch = "dispatch"
 
 
 class Policy(Base):
@@ -137,6 +140,18 @@ def model_for(kind: PolicyKind | str) -> type[BaseModel]:
         from domain.quote.rules import QuotePolicy
 
         return QuotePolicy
+    if kind is PolicyKind.ticket:
+        from domain.ticket.rules import TicketPolicy
+
+        return TicketPolicy
+    if kind is PolicyKind.ticket_sla:
+        from domain.ticket.rules import TicketSlaPolicy
+
+        return TicketSlaPolicy
+    if kind is PolicyKind.dispatch:
+        from domain.ticket.rules import DispatchPolicy
+
+        return DispatchPolicy
     try:
         from domain.behaviour import ScoringPolicy
     except ImportError as exc:  # only until the scoring model lands

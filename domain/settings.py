@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     """rapidfuzz similarity (0-100) of folded company names that counts as the same company."""
 
     max_body_bytes: int = 2_000_000
+    import_max_bytes: int = 50_000_000
+    """Largest spreadsheet an import accepts (its upload route has this body limit)."""
+    import_max_unpacked_bytes: int = 500_000_000
+    """An .xlsx is a zip: refuse one whose contents expand beyond this (a zip bomb)."""
+    import_max_rows: int = 200_000
+    import_chunk_rows: int = 1_000
+    """Rows written per transaction; progress and the resume point move by this much."""
     page_size_max: int = 200
 
     smtp_host: str | None = None
@@ -70,6 +77,24 @@ class Settings(BaseSettings):
     """HMAC key shared with the ERP, for requests both ways; unset, the signing key is used."""
     erp_timeout: float = 10
     """Seconds one ERP request may take before it is retried."""
+
+    support_address: str = "support@localhost"
+    """Mail to this address opens tickets; public replies and surveys are sent from it."""
+    mail_in_host: str = "127.0.0.1"
+    mail_in_port: int = 2525
+    """The inbound SMTP endpoint of `dossier mail-in` (started by `dossier run`)."""
+    ticket_default_type: str = "consultation"
+    """The type of a ticket that arrives by mail (a mail says nothing of its type)."""
+    attachment_max_bytes: int = 1_000_000
+    """Largest attachment; keep below max_body_bytes, which bounds every request body."""
+    attachment_types: tuple[str, ...] = (
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "application/pdf",
+        "text/plain",
+    )
+    """Content types accepted as sniffed from the bytes (the client's claim is ignored)."""
 
     @property
     def temporal_target(self) -> str:

@@ -19,9 +19,11 @@ from domain.contract import models as contract_models
 from domain.customer import models as customer_models
 from domain.db import Base
 from domain.deal import models as deal_models
+from domain.imports import models as imports_models
 from domain.lead import models as lead_models
 from domain.order import models as order_models
 from domain.quote import models as quote_models
+from domain.ticket import models as ticket_models
 
 metadata = Base.metadata
 
@@ -35,6 +37,7 @@ __all__ = [
     "customer_models",
     "deal_models",
     "follow_up",
+    "imports_models",
     "lead_form",
     "lead_models",
     "metadata",
@@ -44,6 +47,7 @@ __all__ = [
     "product",
     "quote_models",
     "task",
+    "ticket_models",
     "timeline",
     "user",
 ]

@@ -44,7 +44,7 @@ from domain.settings import Settings
 from domain.tables import metadata
 from worker import build_worker
 
-pytest_plugins = ["tests.sinks", "tests.leads", "tests.erp", "tests.deals"]
+pytest_plugins = ["tests.sinks", "tests.leads", "tests.erp", "tests.deals", "tests.tickets"]
 
 POSTGRES_DSN = os.environ.get("DOSSIER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct-horse-battery"

@@ -9,13 +9,13 @@ write through activities, one at a time, and bump `version` so the SLA wait star
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.steps import DB_STEP, NOTIFY, notify, refusal, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.ticket import TicketActivities
@@ -40,18 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.ticket.transitions import Refused, check
 
 ALWAYS_OPEN = BusinessCalendar(always_open=True)
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
-    ),
-}
-SEND = {
-    # A mail server that is down must not hold the lifecycle for long; given up after this.
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=2)),
-}
 SYSTEM = Caller(user_id=None, name="workflow", role="admin", source="workflow")
 
 
@@ -112,17 +100,6 @@ class TicketWorkflow:
         self.clock = sla.start(self.clock, target, workflow.now(), duration)
         self.starts[target] = self.starts.get(target, 0) + 1
 
-    async def _wait_until(self, due: datetime, moved: Callable[[], bool]) -> bool:
-        """Sleep until `due` unless `moved` turns true first; True when the time came."""
-        remaining = due - workflow.now()
-        if remaining <= timedelta(0):
-            return not moved()
-        try:
-            await workflow.wait_condition(moved, timeout=remaining)
-        except TimeoutError:
-            return True
-        return False
-
     async def _watch(self) -> None:
         """Wait for the next warning or breach of a running promise, or any change."""
         assert self.plan is not None
@@ -135,7 +112,7 @@ class TicketWorkflow:
         if event is None:
             await workflow.wait_condition(moved)
             return
-        if await self._wait_until(event.at, moved):
+        if await wait_until(event.at, moved):
             async with self.lock:
                 if not moved():
                     await self._fire(event)
@@ -198,11 +175,11 @@ class TicketWorkflow:
         close_at = self.resolved_at + timedelta(seconds=self.plan.reopen_within_seconds)
         remind_at = self.resolved_at + timedelta(seconds=self.plan.survey_reminder_after_seconds)
         if self.reminded < round_ and remind_at < close_at:
-            if not await self._wait_until(remind_at, moved):
+            if not await wait_until(remind_at, moved):
                 return
             self.reminded = round_
             await self._send(TicketActivities.remind_survey, round_)
-        if await self._wait_until(close_at, moved):
+        if await wait_until(close_at, moved):
             async with self.lock:
                 if not moved():
                     await self._transition(
@@ -242,7 +219,7 @@ class TicketWorkflow:
         """Mail the requester; a mail that cannot go out is logged, the lifecycle goes on."""
         try:
             await workflow.execute_activity_method(
-                method, MailRequest(ticket_id=self.ticket_id, round=round_), **SEND
+                method, MailRequest(ticket_id=self.ticket_id, round=round_), **NOTIFY
             )
         except ActivityError as failed:
             workflow.logger.warning("survey mail not sent: %s", failed.cause)
@@ -275,10 +252,7 @@ class TicketWorkflow:
             ref_id=self.ticket_id,
             task_kind=template,
         )
-        try:
-            await workflow.execute_activity("notify", notice, **SEND)
-        except ActivityError as failed:
-            workflow.logger.warning("notice %s not delivered: %s", notice.key, failed.cause)
+        await notify(notice)
 
     def _elapsed(self) -> float:
         """Business time since opening, without the time spent waiting on the customer."""
@@ -352,16 +326,7 @@ class TicketWorkflow:
                     )
                 )
             except ActivityError as failed:
-                cause = failed.cause
-                if isinstance(cause, ApplicationError):
-                    raise ApplicationError(
-                        cause.message, *cause.details, type=cause.type, non_retryable=True
-                    ) from None
-                raise ApplicationError(
-                    "the change could not be saved, try again",
-                    type="Unavailable",
-                    non_retryable=True,
-                ) from None
+                raise refusal(failed) from None
 
     @workflow.update
     async def start(self, update: TicketUpdate) -> TransitionResult:
@@ -388,7 +353,7 @@ class TicketWorkflow:
                 await workflow.execute_activity_method(
                     TicketActivities.mail_reply,
                     MailRequest(ticket_id=self.ticket_id, comment_id=result.comment_id),
-                    **SEND,
+                    **NOTIFY,
                 )
             except ActivityError as failed:
                 workflow.logger.warning("reply not mailed: %s", failed.cause)

@@ -1,0 +1,228 @@
+"""Which record a row is: one already in the database, one an earlier row of the file made, or
+a new one. The keys are the duplicate guard's (credit code, phone, email, folded company name)
+plus, for companies with no exact match, a similar folded name (rapidfuzz, the lead intake's
+threshold). Lookups go to the database once per chunk, not once per row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.customer import Contact, Customer, Kind
+from domain.imports.columns import Entity
+from domain.imports.rows import Checked, fold_name
+
+FUZZY_PREFIX = 2
+"""Similar names are looked for among those sharing their first characters (usually the city),
+as lead intake does."""
+CUSTOMER_KEYS = {
+    "credit_code": Customer.credit_code,
+    "phone": Customer.phone,
+    "email": Customer.email,
+    "name": Customer.name_key,
+}
+CONTACT_KEYS = {"mobile": Contact.mobile, "email": Contact.email}
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+RecordId = int
+"""A database id; negative for a record an earlier row of this file would create (dry run)."""
+
+
+@dataclass(frozen=True)
+class Match:
+    record_id: RecordId
+    by: str
+
+
+class Ambiguous(Exception):
+    """The row's keys point at different records: it cannot tell which one it is."""
+
+    def __init__(self, found: dict[RecordId, str]) -> None:
+        self.found = found
+        super().__init__(
+            "matches several records ("
+            + ", ".join(f"#{i} by {by}" if i > 0 else f"an earlier row by {by}"
+                        for i, by in found.items())
+            + "); merge them first or correct the row"
+        )
+
+
+class Index:
+    """Known keys of one import pass: the database's (fetched per chunk) and the file's."""
+
+    def __init__(self, entity: Entity, threshold: float) -> None:
+        self.entity = entity
+        self.threshold = threshold
+        self.keys: dict[tuple[str, str], RecordId] = {}
+        self.asked: set[tuple[str, str]] = set()
+        self.names: dict[str, list[tuple[str, RecordId]]] = {}
+        self.customers: dict[tuple[str, str], RecordId | None] = {}
+        """Contacts: the company a reference names; None when none or several."""
+
+    @staticmethod
+    def _scoped(checked: Checked, customer_id: int | None) -> list[tuple[str, str]]:
+        """Contacts are the same only within one company."""
+        if customer_id is None:
+            return checked.keys
+        return [(f"{customer_id}:{k}", v) for k, v in checked.keys]
+
+    async def load(
+        self, session: AsyncSession, rows: Iterable[Checked], customers: dict[int, int]
+    ) -> None:
+        """Fetch from the database the keys of these rows not asked about yet."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for checked in rows:
+            for key in self._scoped(checked, customers.get(checked.row)):
+                if key not in self.asked:
+                    self.asked.add(key)
+                    wanted[key[0]].add(key[1])
+        if self.entity is Entity.customers:
+            await self._load_customers(session, wanted)
+        else:
+            await self._load_contacts(session, wanted)
+
+    async def _load_customers(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
+        alive = Customer.deleted_at.is_(None)
+        for key, column in CUSTOMER_KEYS.items():
+            values = sorted(wanted.get(key, ()))
+            for start in range(0, len(values), 500):
+                query = select(column, Customer.id).where(
+                    column.in_(values[start : start + 500]), alive
+                )
+                if key == "name":
+                    query = query.where(Customer.kind == Kind.company.value)
+                for value, record_id in (await session.execute(query.order_by(Customer.id))):
+                    self.keys.setdefault((key, value), record_id)
+
+    async def _load_contacts(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
+        by_customer: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for scoped, values in wanted.items():
+            customer_id, key = scoped.split(":", 1)
+            by_customer[key][int(customer_id)] |= values
+        for key, per_customer in by_customer.items():
+            column = CONTACT_KEYS.get(key)
+            ids = sorted(per_customer)
+            query = select(Contact.customer_id, Contact.id, column if column is not None
+                           else Contact.name).where(Contact.customer_id.in_(ids))
+            for customer_id, record_id, value in (await session.execute(query)).all():
+                stored = fold_name(value) if column is None else value
+                if stored in per_customer[customer_id]:
+                    self.keys.setdefault((f"{customer_id}:{key}", stored), record_id)
+
+    async def _names_with(self, session: AsyncSession, prefix: str) -> list[tuple[str, RecordId]]:
+        if prefix not in self.names:
+            rows = await session.execute(
+                select(Customer.name_key, Customer.id).where(
+                    Customer.kind == Kind.company.value,
+                    Customer.deleted_at.is_(None),
+                    Customer.name_key.startswith(prefix, autoescape=True),
+                )
+            )
+            self.names[prefix] = [(name, record_id) for name, record_id in rows.all()]
+        return self.names[prefix]
+
+    async def match(
+        self, session: AsyncSession, checked: Checked, customer_id: int | None = None
+    ) -> Match | None:
+        """The record this row is, or None for a new one; Ambiguous if it could be several."""
+        found: dict[RecordId, str] = {}
+        for (key, _value), scoped in zip(
+            checked.keys, self._scoped(checked, customer_id), strict=True
+        ):
+            record_id = self.keys.get(scoped)
+            if record_id is not None:
+                found.setdefault(record_id, key)
+                if self.entity is Entity.contacts:
+                    break  # contacts: the strongest key decides (two 王芳 may share a name)
+        if len(found) > 1:
+            raise Ambiguous(found)
+        if found:
+            record_id, by = next(iter(found.items()))
+            return Match(record_id, by)
+        if self.entity is Entity.customers and checked.record and (
+            checked.record["kind"] == Kind.company.value
+        ):
+            return await self._similar(session, checked.record["name_key"])
+        return None
+
+    async def _similar(self, session: AsyncSession, name_key: str) -> Match | None:
+        """A company whose folded name is nearly this one. Names that differ in their numbers
+        (3号店 and 5号店, 第一 and 第二 aside) are different companies, never similar."""
+        names = await self._names_with(session, name_key[:FUZZY_PREFIX])
+        if not names:
+            return None
+        digits = _digits(name_key)
+        for _name, score, position in process.extract(
+            name_key, [n for n, _ in names], scorer=fuzz.ratio, score_cutoff=self.threshold,
+            limit=5,
+        ):
+            if _digits(names[position][0]) == digits:
+                return Match(names[position][1], f"name ~{score:.0f}%")
+        return None
+
+    def remember(
+        self, checked: Checked, record_id: RecordId, customer_id: int | None = None
+    ) -> None:
+        """Later rows with these keys are this record."""
+        for scoped in self._scoped(checked, customer_id):
+            self.keys.setdefault(scoped, record_id)
+        if self.entity is Entity.customers and checked.record and (
+            checked.record["kind"] == Kind.company.value
+        ):
+            name_key = checked.record["name_key"]
+            prefix = name_key[:FUZZY_PREFIX]
+            if prefix in self.names:
+                self.names[prefix].append((name_key, record_id))
+
+
+    def rebind(
+        self, checked: Checked, temporary: RecordId, record_id: RecordId,
+        customer_id: int | None = None,
+    ) -> None:
+        """The record an earlier `remember` named by a temporary id now has its real one."""
+        for scoped in self._scoped(checked, customer_id):
+            if self.keys.get(scoped) == temporary:
+                self.keys[scoped] = record_id
+        if self.entity is Entity.customers and checked.record and (
+            checked.record["kind"] == Kind.company.value
+        ):
+            names = self.names.get(checked.record["name_key"][:FUZZY_PREFIX], [])
+            for position, (name, known) in enumerate(names):
+                if known == temporary:
+                    names[position] = (name, record_id)
+
+
+async def resolve_customers(
+    session: AsyncSession, rows: Iterable[Checked], cache: dict[tuple[str, str], int | None]
+) -> None:
+    """Fill `cache` with the company each contact row names (by credit code or exact folded
+    name): an id, or None when no live company, or several, go by that name."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for checked in rows:
+        if checked.customer_ref and checked.customer_ref not in cache:
+            wanted[checked.customer_ref[0]].add(checked.customer_ref[1])
+    for key, values in wanted.items():
+        column = Customer.credit_code if key == "credit_code" else Customer.name_key
+        found: dict[str, list[int]] = defaultdict(list)
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 500):
+            query = select(column, Customer.id).where(
+                column.in_(ordered[start : start + 500]),
+                Customer.deleted_at.is_(None),
+                Customer.kind == Kind.company.value,
+            )
+            for value, customer_id in (await session.execute(query)).all():
+                found[value].append(customer_id)
+        for value in values:
+            ids = found.get(value, [])
+            cache[(key, value)] = ids[0] if len(ids) == 1 else None
+
