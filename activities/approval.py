@@ -67,11 +67,6 @@ async def _manager_id(session: AsyncSession, user_id: int | None) -> int | None:
     return manager.id if manager is not None else None
 
 
-def _tier(row: Customer | None) -> str | None:
-    value = (row.custom or {}).get("tier") if row is not None else None
-    return None if value is None else str(value)
-
-
 class ApprovalActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessions = sessions
@@ -98,13 +93,13 @@ class ApprovalActivities:
                 amount=row.amount,
                 discount_pct=row.discount_pct,
                 contract_type=row.contract_type,
-                customer_tier=_tier(owner_customer),
+                customer_tier=owner_customer.tier if owner_customer else None,
             )
         return SubjectFacts(
             subject=Subject.quote,
             amount=row.total,
             discount_pct=row.discount_pct,
-            customer_tier=_tier(owner_customer),
+            customer_tier=owner_customer.tier if owner_customer else None,
         )
 
     async def _owner_of(self, session: AsyncSession, row: Contract | Quote) -> int | None:

@@ -36,6 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.customer import Customer
+from domain.customer.models import tier_of
 from domain.db import utcnow
 from domain.lead.models import AssignmentCursor, Lead, LeadStatus
 from domain.schema import DbId
@@ -367,16 +368,6 @@ def choose(
 # --- database ------------------------------------------------------------------------------
 
 
-def _tier(custom: dict[str, Any] | None) -> str | None:
-    """The customer's tier from its custom field `tier` (a select, text or number)."""
-    value = (custom or {}).get("tier")
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str | int | float):
-        return str(value).strip() or None
-    return None
-
-
 def facts_of(lead: Lead, *, customer_tier: str | None = None) -> LeadFacts:
     return LeadFacts(
         source=lead.source,
@@ -496,7 +487,7 @@ async def assign(
     """
     tier = None
     if lead.customer_id is not None:
-        tier = _tier(
+        tier = tier_of(
             await session.scalar(select(Customer.custom).where(Customer.id == lead.customer_id))
         )
     facts = facts_of(lead, customer_tier=tier)

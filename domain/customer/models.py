@@ -50,6 +50,15 @@ LIVE = text("deleted_at IS NULL")
 """Partial indexes over live rows: every list filters on this."""
 
 
+def tier_of(custom: dict[str, Any] | None) -> str | None:
+    """The customer tier rules look at (assignment, dispatch, approval chains): the custom field
+    `tier`, whether a select, text or number."""
+    value = (custom or {}).get("tier")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value).strip() or None
+
+
 class Customer(Base, Timestamped):
     __tablename__ = "customers"
     # Lists filter live rows and sort by updated_at (the default): the ix_customers_live_*
@@ -152,6 +161,10 @@ class Customer(Base, Timestamped):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
 
     deleted_at: Mapped[datetime | None]
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    """Set when a merge absorbed this (archived) customer: old links find the survivor. No ON
+    DELETE rule: customers are archived, never deleted, and SQLite adds a column in place only
+    with a plain reference (rebuilding `customers` would cascade-delete its contacts, deals …)."""
 
     tag_rows: Mapped[list[CustomerTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="CustomerTag.tag"
@@ -160,6 +173,10 @@ class Customer(Base, Timestamped):
     @property
     def tags(self) -> list[str]:
         return [row.tag for row in self.tag_rows]
+
+    @property
+    def tier(self) -> str | None:
+        return tier_of(self.custom)
 
     @property
     def average_order_value(self) -> Decimal | None:

@@ -95,14 +95,6 @@ def choose(
     return None
 
 
-def tier(custom: dict | None) -> str | None:
-    """The customer's tier, from its custom field `tier` (as lead assignment reads it)."""
-    value = (custom or {}).get("tier")
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    return str(value).strip() or None
-
-
 async def open_ticket_counts(session: AsyncSession, user_ids: AbstractSet[int]) -> dict[int, int]:
     counts = dict.fromkeys(user_ids, 0)
     if user_ids:
@@ -163,7 +155,7 @@ async def dispatch(
         priority=ticket.priority,
         channel=ticket.channel,
         product=ticket.product,
-        customer_tier=tier(customer.custom if customer else None),
+        customer_tier=customer.tier if customer else None,
     )
     service_team_id = customer.service_team_id if customer else None
     rules = _rules(policy, facts, service_team_id)
