@@ -84,7 +84,7 @@ class TicketActivities:
             return TicketPlan(
                 terms=sla.terms_for(
                     priority=ticket.priority,
-                    tier=dispatching.tier(customer.custom if customer else None),
+                    tier=customer.tier if customer else None,
                 ),
                 warn_at=sla.warn_at,
                 on_breach={t: list(a) for t, a in sla.on_breach.items()},

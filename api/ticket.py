@@ -11,17 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
 from domain import policy
 from domain.access import Actor, Role, Scope
-from domain.errors import Invalid, NotFound
+from domain.errors import Conflict, Invalid, NotFound
 from domain.lead.schemas import Caller
 from domain.policy import PolicyKind
 from domain.settings import Settings
 from domain.ticket import Ticket, TicketAttachment, attachment, service
 from domain.ticket.lifecycle import TicketStart, TransitionResult
-from domain.ticket.models import Channel
+from domain.ticket.models import Channel, TicketStatus
 from domain.ticket.rules import TicketPolicy
 from domain.ticket.schemas import (
     AttachmentRead,
@@ -119,12 +120,28 @@ async def transition(
     update: Any,
     **payload: Any,
 ) -> TicketRead:
-    """Ask the ticket's workflow for one transition; refusals surface as its 4xx."""
-    await service.get(session, actor=actor, ticket_id=ticket_id)
-    handle = temporal.get_workflow_handle(settings.workflow_id("ticket", ticket_id))
-    await handle.execute_update(
-        update, TicketUpdate(caller=Caller.of(actor), **payload), result_type=TransitionResult
+    """Ask the ticket's workflow for one transition; refusals surface as its 4xx.
+
+    A closed ticket's workflow has ended, so nothing can answer there: the same 409 its
+    validator would give is answered here (also when it closes while the request is on its way).
+    """
+    row = await service.get(session, actor=actor, ticket_id=ticket_id)
+    refused = Conflict(
+        f"cannot {update.__name__} a ticket that is {TicketStatus.closed.value}",
+        field="status",
+        current_status=TicketStatus.closed.value,
     )
+    if row.status == TicketStatus.closed.value:
+        raise refused
+    handle = temporal.get_workflow_handle(settings.workflow_id("ticket", ticket_id))
+    try:
+        await handle.execute_update(
+            update, TicketUpdate(caller=Caller.of(actor), **payload), result_type=TransitionResult
+        )
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise refused from None
+        raise
     return await _after(request, ticket_id)
 
 

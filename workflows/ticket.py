@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         MailRequest,
         Ownership,
         SlaMark,
+        TicketCarry,
         TicketPlan,
         TicketStart,
         TransitionRequest,
@@ -67,6 +68,25 @@ class TicketWorkflow:
     @workflow.run
     async def run(self, start: TicketStart) -> str:
         self.ticket_id = start.ticket_id
+        if start.carried is None:
+            await self._open(start)
+        else:
+            self._resume(start.carried)
+        while self.status is not TicketStatus.closed:
+            if self._long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    TicketStart(ticket_id=self.ticket_id, carried=self._carry())
+                )
+            if self.status is TicketStatus.resolved:
+                await self._closing()
+            else:
+                await self._watch()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status.value
+
+    async def _open(self, start: TicketStart) -> None:
+        """Pin the policy, dispatch, start the clocks and tell the people concerned."""
         self.plan = await workflow.execute_activity_method(
             TicketActivities.load_plan, start, **DB_STEP
         )
@@ -86,13 +106,36 @@ class TicketWorkflow:
                 await self._notify(
                     "ticket.complaint", self.plan.customer_owner_id, step="complaint"
                 )
-        while self.status is not TicketStatus.closed:
-            if self.status is TicketStatus.resolved:
-                await self._closing()
-            else:
-                await self._watch()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.status.value
+
+    def _carry(self) -> TicketCarry:
+        assert self.plan is not None and self.opened_at is not None
+        return TicketCarry(
+            status=self.status,
+            ownership=self.ownership,
+            plan=self.plan,
+            calendar=self.calendar,
+            clock=self.clock,
+            starts=self.starts,
+            version=self.version,
+            opened_at=self.opened_at,
+            resolved_at=self.resolved_at,
+            rounds=self.rounds,
+            surveyed=self.surveyed,
+            reminded=self.reminded,
+        )
+
+    def _resume(self, carried: TicketCarry) -> None:
+        """Go on where the previous run stopped: same plan, clocks, rounds and mails sent."""
+        self.status, self.ownership, self.plan = carried.status, carried.ownership, carried.plan
+        self.calendar, self.clock, self.starts = carried.calendar, carried.clock, carried.starts
+        self.version, self.opened_at = carried.version, carried.opened_at
+        self.resolved_at, self.rounds = carried.resolved_at, carried.rounds
+        self.surveyed, self.reminded = carried.surveyed, carried.reminded
+
+    @staticmethod
+    def _long() -> bool:
+        """The history has grown long: the waits give way so the run can continue as new."""
+        return workflow.info().is_continue_as_new_suggested()
 
     # --- the clocks -----------------------------------------------------------------------
 
@@ -106,7 +149,7 @@ class TicketWorkflow:
         version = self.version
 
         def moved() -> bool:
-            return self.version != version
+            return self.version != version or self._long()
 
         event = sla.next_event(self.clock, self.calendar, self.plan.warn_at)
         if event is None:
@@ -167,7 +210,7 @@ class TicketWorkflow:
         round_ = self.rounds
 
         def moved() -> bool:
-            return self.status is not TicketStatus.resolved or self.rounds != round_
+            return self.status is not TicketStatus.resolved or self.rounds != round_ or self._long()
 
         if self.surveyed < round_:
             self.surveyed = round_
@@ -244,7 +287,7 @@ class TicketWorkflow:
             params={
                 "ticket_id": self.ticket_id,
                 "subject": self.plan.subject,
-                "path": f"/api/tickets/{self.ticket_id}",
+                "path": f"/tickets/{self.ticket_id}",
                 "target": target.value if target else None,
             },
             due_at=due,

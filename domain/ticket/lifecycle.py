@@ -9,12 +9,15 @@ from pydantic import BaseModel
 
 from domain.calendar import BusinessCalendar
 from domain.lead.schemas import Caller
+from domain.ticket.models import TicketStatus
 from domain.ticket.rules import BreachAction, SlaTarget, SlaTerms
 from domain.ticket.sla import SlaClock
 
 
 class TicketStart(BaseModel):
     ticket_id: int
+    carried: TicketCarry | None = None
+    """Set when the workflow continues as new: its state so far, instead of starting over."""
 
 
 class TicketPlan(BaseModel):
@@ -103,3 +106,21 @@ class MailRequest(BaseModel):
     ticket_id: int
     comment_id: int | None = None
     round: int = 0
+
+
+class TicketCarry(BaseModel):
+    """What a long-lived ticket workflow carries into its next run: everything its clocks,
+    rules and closing loop depend on, so nothing is dispatched, mailed or pinned twice."""
+
+    status: TicketStatus
+    ownership: Ownership
+    plan: TicketPlan
+    calendar: BusinessCalendar
+    clock: SlaClock
+    starts: dict[SlaTarget, int]
+    version: int
+    opened_at: datetime
+    resolved_at: datetime | None
+    rounds: int
+    surveyed: int
+    reminded: int

@@ -79,11 +79,14 @@ class TicketRead(BaseModel):
 class TicketQuery(BaseModel):
     status: TicketStatus | None = None
     priority: Priority | None = None
+    type: Annotated[str, Field(max_length=40)] | None = None
     assignee_id: DbId | None = None
     team_id: DbId | None = None
     customer_id: DbId | None = None
     mine: bool = False
     breached: bool | None = None
+    overdue: bool = False
+    """Only tickets whose next promise is already past due (a paused clock is never overdue)."""
     q: Annotated[str, Field(max_length=200)] | None = None
     sort: Literal["sla_due_at", "-created_at", "created_at"] = "sla_due_at"
     page: Annotated[int, Field(ge=1, le=100_000)] = 1

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, custom_field, normalize, timeline
 from domain.access import Actor, Role
 from domain.customer import Contact, Customer
+from domain.db import utcnow
 from domain.errors import Invalid, NotFound
 from domain.ticket.models import CallRecord, Ticket, TicketComment
 from domain.ticket.rules import TicketPolicy, fold
@@ -177,11 +178,12 @@ async def get(session: AsyncSession, *, actor: Actor, ticket_id: int) -> Ticket:
     return ticket
 
 
-async def search(session: AsyncSession, *, actor: Actor, query: TicketQuery) -> TicketPage:
+def _where(actor: Actor, query: TicketQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [visible(actor)]
     for column, value in (
         (Ticket.status, query.status.value if query.status else None),
         (Ticket.priority, query.priority.value if query.priority else None),
+        (Ticket.type, query.type),
         (Ticket.assignee_id, query.assignee_id),
         (Ticket.team_id, query.team_id),
         (Ticket.customer_id, query.customer_id),
@@ -191,6 +193,8 @@ async def search(session: AsyncSession, *, actor: Actor, query: TicketQuery) -> 
             where.append(column == value)
     if query.mine:
         where.append(Ticket.assignee_id == actor.user_id)
+    if query.overdue:
+        where.append(and_(Ticket.sla_due_at < utcnow(), Ticket.sla_paused.is_(False)))
     if query.q and query.q.strip():
         text = query.q.strip()
         where.append(
@@ -200,18 +204,23 @@ async def search(session: AsyncSession, *, actor: Actor, query: TicketQuery) -> 
                 Ticket.requester_name.contains(text, autoescape=True),
             )
         )
+    return where
+
+
+def listed(*, actor: Actor, query: TicketQuery) -> Select[Any]:
+    """Every ticket the list `query` describes, in its order and unpaged (an export pages it)."""
     order = {
         "sla_due_at": (Ticket.sla_due_at.is_(None), Ticket.sla_due_at, Ticket.id),
         "created_at": (Ticket.created_at, Ticket.id),
         "-created_at": (Ticket.created_at.desc(), Ticket.id.desc()),
     }[query.sort]
-    total = await session.scalar(select(func.count(Ticket.id)).where(*where))
+    return select(Ticket).where(*_where(actor, query)).order_by(*order)
+
+
+async def search(session: AsyncSession, *, actor: Actor, query: TicketQuery) -> TicketPage:
+    total = await session.scalar(select(func.count(Ticket.id)).where(*_where(actor, query)))
     rows = await session.scalars(
-        select(Ticket)
-        .where(*where)
-        .order_by(*order)
-        .offset((query.page - 1) * query.size)
-        .limit(query.size)
+        listed(actor=actor, query=query).offset((query.page - 1) * query.size).limit(query.size)
     )
     return TicketPage(
         items=[TicketRead.model_validate(r) for r in rows],

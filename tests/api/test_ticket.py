@@ -1,14 +1,18 @@
 """Ticket API without a worker: bad input answers 4xx by field and stores nothing;
-attachments are sniffed and guarded; call records; the public support form."""
+attachments are sniffed and guarded; call records; the public support form; the survey page."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.access import Role
-from domain.ticket import CallRecord, Ticket
+from domain.db import transaction
+from domain.settings import Settings
+from domain.ticket import CallRecord, Ticket, TicketSurvey, survey
 from tests.conftest import Login, MakeUser
 from tests.tickets import ServiceTeam, open_ticket
 
@@ -119,3 +123,42 @@ async def test_support_form_opens_a_ticket_and_tells_bots_nothing(
         await client.post("/support", json={**form, "website": "x"})
     limited = await client.post("/support", json=form)
     assert limited.status_code == 429 and limited.headers["retry-after"]
+
+
+async def test_survey_page_get_changes_nothing_post_records_once_then_409(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    service_team: ServiceTeam, settings: Settings,
+) -> None:
+    ticket = await open_ticket(client, service_team.headers["lead"], requester_email="q@example.cn")
+    async with transaction(sessions) as session:  # as the workflow's send_survey stores it
+        row = TicketSurvey(ticket_id=ticket["id"], key="ticket-x/survey/1", sent_to="q@example.cn",
+                           expires_at=datetime.now(UTC) + timedelta(days=14))
+        session.add(row)
+        await session.flush()
+        survey_id, expires = row.id, row.expires_at
+    path = "/surveys/" + survey.link_token(settings.signing_key(), survey_id=survey_id,
+                                           expires_at=expires)
+
+    async def stored() -> tuple[int | None, bool]:
+        async with sessions() as session:
+            answer = await session.get(TicketSurvey, survey_id)
+            mark = await session.get(Ticket, ticket["id"])
+            assert answer is not None and mark is not None
+            return mark.csat, answer.answered_at is not None
+
+    shown = await client.get(path)
+    assert shown.status_code == 200 and 'name="score"' in shown.text
+    assert "打印机卡纸" in shown.text
+    assert await stored() == (None, False)  # looking at the page answers nothing
+    bad = await client.post(path, data={"score": "9"})
+    assert bad.status_code == 422 and await stored() == (None, False)
+    answered = await client.post(path, data={"score": "4", "comment": "很快"})
+    assert answered.status_code == 200 and "感谢" in answered.text
+    assert answered.headers["content-type"].startswith("text/html")
+    assert await stored() == (4, True)
+    again = await client.post(path, data={"score": "1"})
+    assert again.status_code == 409 and "already been answered" in again.text
+    assert await stored() == (4, True)  # the second answer changed nothing
+    assert (await client.get(path)).status_code == 409
+    forged = await client.post(path[:-3] + "abc", data={"score": "5"})
+    assert forged.status_code == 403

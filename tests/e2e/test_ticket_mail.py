@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from api.ticket_mail import SupportInbox, start_server
 from domain.settings import Settings
 from domain.task import Task
-from domain.ticket import Ticket, TicketComment
+from domain.ticket import Ticket, TicketAttachment, TicketComment
 from tests.conftest import wait_until
 from tests.sinks import SmtpSink
 from tests.tickets import ServiceTeam, ticket_row
@@ -162,3 +162,64 @@ async def test_mail_becomes_a_ticket_a_reply_a_comment_and_the_survey_link_works
     kinds = {item["kind"] for item in timeline["items"]}
     assert {"ticket.created", "ticket.reply", "ticket.customer_reply", "ticket.resolve",
             "ticket.survey"} <= kinds
+
+
+async def test_mail_attachments_are_kept_like_uploads_and_refused_ones_are_dropped(
+    client: httpx.AsyncClient, worker: Worker, sessions: async_sessionmaker[AsyncSession],
+    service_team: ServiceTeam, inbox_port: int, settings: Settings,
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
+    mail = EmailMessage()
+    mail["From"] = "王女士 <wang@example.cn>"
+    mail["To"] = SUPPORT
+    mail["Subject"] = "屏幕有裂痕"
+    mail["Message-ID"] = "<with-files@example.cn>"
+    mail.set_content("见附件照片")
+    mail.add_attachment(png, maintype="application", subtype="octet-stream",
+                        filename="../照片.png")  # the sender's type and path count for nothing
+    mail.add_attachment(b"MZ\x90\x00\x03\x00\x00\x00", maintype="application",
+                        subtype="octet-stream", filename="setup.exe")
+    mail.add_attachment(b"%PDF-" + b"0" * settings.attachment_max_bytes, maintype="application",
+                        subtype="pdf", filename="huge.pdf")
+    await aiosmtplib.send(mail, hostname="127.0.0.1", port=inbox_port)
+
+    async def opened() -> bool:
+        found = await _tickets(sessions)
+        return bool(found) and found[0].assignee_id is not None
+
+    await wait_until(opened, seconds=30)
+    ticket = (await _tickets(sessions))[0]
+    agent = service_team.headers["agent1"]
+    url = f"/api/tickets/{ticket.id}/attachments"
+    kept = (await client.get(url, headers=agent)).json()
+    assert [(a["filename"], a["content_type"], a["size"]) for a in kept] == [
+        ("照片.png", "image/png", len(png))]
+    got = await client.get(f"{url}/{kept[0]['id']}", headers=agent)
+    assert got.status_code == 200 and got.content == png
+
+    replied = await client.post(f"/api/tickets/{ticket.id}/comments", headers=agent,
+                                json={"body": "请再拍一张背面"})
+    assert replied.status_code == 201, replied.text
+    answer = EmailMessage()
+    answer["From"] = "wang@example.cn"
+    answer["To"] = SUPPORT
+    answer["Subject"] = f"Re: [#T-{ticket.id}] 屏幕有裂痕"
+    answer["Message-ID"] = "<files-reply@example.cn>"
+    answer.set_content("背面照片")
+    answer.add_attachment(b"%PDF-1.4 receipt", maintype="application", subtype="pdf",
+                          filename="发票.pdf")
+    await aiosmtplib.send(answer, hostname="127.0.0.1", port=inbox_port)
+
+    async def second() -> bool:
+        return len((await client.get(url, headers=agent)).json()) == 2
+
+    await wait_until(second, seconds=30)
+    async with sessions() as session:
+        comment = await session.scalar(select(TicketComment).where(
+            TicketComment.message_id == "<files-reply@example.cn>"))
+        files = (await session.scalars(select(TicketAttachment).where(
+            TicketAttachment.ticket_id == ticket.id).order_by(TicketAttachment.id))).all()
+    assert comment is not None and comment.from_customer
+    assert [(f.filename, f.content_type, f.comment_id) for f in files] == [
+        ("照片.png", "image/png", None), ("发票.pdf", "application/pdf", comment.id)]
+    assert len(await _tickets(sessions)) == 1

@@ -14,12 +14,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.access import SYSTEM
+from domain.audit import AuditLog
+from domain.calendar import BusinessCalendar
 from domain.db import transaction
 from domain.policy import PolicyKind
 from domain.settings import Settings
 from domain.task import Task
-from domain.ticket import Ticket, service
+from domain.ticket import Ticket, TicketStatus, service, sla
+from domain.ticket.lifecycle import Ownership, TicketCarry, TicketPlan, TicketStart
+from domain.ticket.rules import SlaTarget, SlaTerms
 from domain.ticket.schemas import CustomerReplied
+from tests.histories import record_history
 from tests.leads import dates, day_of, fired_timers, next_weekday, publish, travel_to
 from tests.sinks import SmtpSink
 from tests.tickets import ServiceTeam, open_ticket, ticket_settled
@@ -200,3 +205,78 @@ async def test_reopen_restarts_resolution_then_survey_reminder_and_auto_close(
     assert subjects[3].startswith(f"[#T-{tid}] 提醒")           # one reminder, after 3 days
     assert len(subjects) == 4
     assert row.closed_at is not None and row.first_contact_resolution is False
+    await record_history(handle(temporal_env, settings, tid), "ticket_reopen_survey_closed")
+
+
+async def test_a_first_response_breach_reassigns_to_another_agent_at_exactly_the_deadline(
+    temporal_env: WorkflowEnvironment, worker: Worker, client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, service_team: ServiceTeam,
+    admin: dict[str, str],
+) -> None:
+    by_priority = {p: ROUND_THE_CLOCK for p in ("P1", "P2", "P3", "P4")}
+    await publish(sessions, PolicyKind.ticket_sla, {
+        "by_priority": by_priority, "on_breach": {"first_response": ["reassign"]}})
+    tuesday = await next_weekday(temporal_env, 1, time(10, 0))
+    await travel_to(temporal_env, tuesday)
+    ticket = await open_ticket(client, admin)
+    first = await ticket_settled(sessions, ticket["id"], lambda r: r.sla_due_at is not None)
+    agent1, agent2 = service_team.ids["agent1"], service_team.ids["agent2"]
+    assert first.assignee_id == agent1
+    opened = _started(first, "first_response")
+
+    await temporal_env.sleep(timedelta(minutes=70))
+    row = await ticket_settled(sessions, ticket["id"], lambda r: r.assignee_id == agent2)
+
+    assert_instants(await fired_timers(handle(temporal_env, settings, ticket["id"])), [
+        opened + timedelta(minutes=45),  # 75 %: agent1 is warned
+        opened + timedelta(hours=1),     # breach: the ticket goes to the next agent
+    ])
+    assert row.sla_breaches == ["first_response.1"] and row.priority == "P3"
+    assert row.status == "assigned" and row.team_id == service_team.ids["team"]
+    assert await _tasks(sessions) == [
+        ("ticket.assigned", agent1), ("ticket.sla_warning", agent1), ("ticket.assigned", agent2),
+    ]  # reassign only: no supervisor notice, as the policy says
+    async with sessions() as session:
+        reasons = (await session.scalars(select(AuditLog.changes).where(
+            AuditLog.entity == "ticket", AuditLog.action == "dispatch").order_by(AuditLog.id)
+        )).all()
+    assert [c["_note"]["reason"] for c in reasons] == ["new", "sla"]
+
+
+async def test_a_continued_run_goes_on_from_the_carried_state_without_repeating_itself(
+    temporal_env: WorkflowEnvironment, worker: Worker, sessions: async_sessionmaker[AsyncSession],
+    settings: Settings, smtp_sink: SmtpSink, task_queue: str,
+) -> None:
+    """What continue-as-new hands over: a resolved, already surveyed and reminded ticket only
+    closes at the end of its reopen window, and nothing is dispatched or mailed again."""
+    async with transaction(sessions) as session:
+        row = Ticket(type="repair", subject="打印机卡纸", status="resolved",
+                     requester_email="wang@example.cn")
+        session.add(row)
+        await session.flush()
+        ticket_id = row.id
+    now = await temporal_env.get_current_time()
+    resolved_at = now - timedelta(days=5)
+    carried = TicketCarry(
+        status=TicketStatus.resolved,
+        ownership=Ownership(assignee_id=None),
+        plan=TicketPlan(
+            terms=SlaTerms(first_response=timedelta(hours=1), resolution=timedelta(hours=4)),
+            warn_at=0.75, on_breach={}, reopen_within_seconds=timedelta(days=7).total_seconds(),
+            survey_reminder_after_seconds=timedelta(days=3).total_seconds(), complaint=False,
+            customer_owner_id=None, subject="打印机卡纸", versions={}),
+        calendar=BusinessCalendar(always_open=True),
+        clock=sla.SlaClock(),
+        starts={SlaTarget.first_response: 1, SlaTarget.resolution: 1},
+        version=7, opened_at=resolved_at - timedelta(hours=2), resolved_at=resolved_at,
+        rounds=1, surveyed=1, reminded=1,
+    )
+    run = await temporal_env.client.start_workflow(
+        TicketWorkflow.run, TicketStart(ticket_id=ticket_id, carried=carried),
+        id=settings.workflow_id("ticket", ticket_id), task_queue=task_queue)
+    assert await run.result() == "closed"
+
+    assert_instants(await fired_timers(run), [resolved_at + timedelta(days=7)])
+    closed = await ticket_settled(sessions, ticket_id, lambda r: r.status == "closed")
+    assert closed.assignee_id is None and closed.policy_versions == {}  # nothing re-run
+    assert smtp_sink.messages == [] and await _tasks(sessions) == []
