@@ -27,8 +27,18 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
     async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table to alter it: with foreign keys on, dropping the old
+            # table would run every ON DELETE rule that points at it. Off for the migration
+            # (outside a transaction, where SQLite honours it), checked afterwards.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         await connection.run_sync(_run)
         await connection.commit()
+        if sqlite:
+            broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left dangling references: {broken[:5]}")
     await engine.dispose()
 
 
