@@ -5,9 +5,9 @@ The upload has its own body limit (settings.import_max_bytes); everything else i
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -81,7 +81,8 @@ async def check(
     if first:
         await temporal.start_workflow(
             ImportWorkflow.run,
-            ImportStart(import_id=import_id, confirm=options.confirm),
+            ImportStart(import_id=import_id, confirm=options.confirm,
+                        leads=imp.entity == Entity.leads.value),
             id=settings.workflow_id("import", import_id),
             task_queue=settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -98,18 +99,23 @@ async def check(
 
 @router.post("/{import_id}/confirm", status_code=202)
 async def confirm(
-    import_id: RecordId, actor: CurrentActor, session: SessionDep, settings: SettingsDep,
+    import_id: RecordId, actor: CurrentActor, request: Request, settings: SettingsDep,
     temporal: TemporalDep,
 ) -> ImportRead:
-    """Write the checked rows."""
-    imp = await service.get(session, actor=actor, import_id=import_id)
+    """Write the checked rows; the import reads as importing from this answer on."""
+    async with transaction(request.app.state.sessions) as session:
+        imp = await service.get(session, actor=actor, import_id=import_id)
     if imp.status != Status.checked.value:
         raise Conflict(f"the import is {imp.status}; only a checked import can be confirmed",
                        field="status")
     await _handle(temporal, settings, import_id).execute_update(
         ImportWorkflow.decide, Decision(confirm=True)
     )
-    return ImportRead.model_validate(imp)
+    async with transaction(request.app.state.sessions) as session:
+        await service.mark_confirmed(session, import_id=import_id)
+        return ImportRead.model_validate(
+            await service.get(session, actor=actor, import_id=import_id)
+        )
 
 
 @router.post("/{import_id}/cancel", status_code=202)
@@ -154,6 +160,27 @@ async def save_mapping(
         session, actor=actor, entity=entity, name=data.name, mapping=data.mapping
     )
     return MappingRead.model_validate(row)
+
+
+@router.delete("/mappings/{entity}/{name}", status_code=204)
+async def delete_mapping(
+    entity: Entity, name: Annotated[str, Path(min_length=1, max_length=100)],
+    actor: CurrentActor, session: SessionDep,
+) -> Response:
+    await service.delete_mapping(session, actor=actor, entity=entity, name=name)
+    return Response(status_code=204)
+
+
+@router.get("/templates/{entity}.xlsx")
+async def download_template(
+    entity: Entity, actor: CurrentActor, session: SessionDep,
+    lang: Literal["zh-CN", "en"] = "zh-CN",
+) -> Response:
+    """A template to fill in: headers in `lang`, custom fields, an example row, drop-downs."""
+    body = await service.template_file(session, actor=actor, entity=entity, lang=lang)
+    name = f"{entity.value}-template-{lang}.xlsx"
+    return Response(body, media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/{import_id}")

@@ -86,8 +86,9 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-def _checked(data: FollowUpCreate) -> dict[str, Any]:
-    """The follow-up's own rules: it happened already, the next contact is ahead, text given."""
+def checked_fields(data: FollowUpCreate) -> dict[str, Any]:
+    """The follow-up's own rules: it happened already, the next contact is ahead, text given.
+    Imports check every row of a follow-up history with them too."""
     now = utcnow()
     at = _aware(data.at, "at") or now
     if at > now:
@@ -108,7 +109,9 @@ def _checked(data: FollowUpCreate) -> dict[str, Any]:
     }
 
 
-def _record(session: AsyncSession, *, actor: Actor, row: FollowUp) -> None:
+def _record(
+    session: AsyncSession, *, actor: Actor, row: FollowUp, note: dict[str, Any] | None = None
+) -> None:
     audit.record(
         session,
         actor=actor,
@@ -116,6 +119,7 @@ def _record(session: AsyncSession, *, actor: Actor, row: FollowUp) -> None:
         entity="follow_up",
         entity_id=row.id,
         after=FollowUpRead.model_validate(row).model_dump(exclude={"id"}),
+        note=note,
     )
     if row.customer_id is not None:
         timeline.add(
@@ -139,7 +143,7 @@ async def log(
 ) -> FollowUp:
     """Record an interaction; a next-contact date asks for a reminder (the caller starts it)."""
     owner = await customer.get(session, actor=actor, customer_id=customer_id)
-    fields = _checked(data)
+    fields = checked_fields(data)
     if data.contact_id is not None:
         await customer.get_contact(
             session, actor=actor, customer_id=customer_id, contact_id=data.contact_id
@@ -153,6 +157,23 @@ async def log(
     return row
 
 
+async def log_imported(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    customer_id: int,
+    author_id: int | None,
+    fields: dict[str, Any],
+    note: dict[str, Any],
+) -> FollowUp:
+    """Record a past interaction an import brings in, under whoever had it (None: unknown)."""
+    row = FollowUp(**fields, customer_id=customer_id, author_id=author_id)
+    session.add(row)
+    await session.flush()
+    _record(session, actor=actor, row=row, note=note)
+    return row
+
+
 def check_for_lead(data: FollowUpCreate) -> dict[str, Any]:
     """Validate before the lead's workflow hears of the contact, so nothing fails after it."""
     if data.next_contact_at is not None:
@@ -163,7 +184,7 @@ def check_for_lead(data: FollowUpCreate) -> dict[str, Any]:
         )
     if data.contact_id is not None:
         raise Invalid("a lead has no contacts yet", field="contact_id")
-    return _checked(data)
+    return checked_fields(data)
 
 
 async def log_for_lead(

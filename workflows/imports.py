@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -63,12 +63,16 @@ class ImportWorkflow:
                 await workflow.execute_activity_method(ImportActivities.write, step, **PASS)
             ).done:
                 pass
+            await self._start_leads(start, step)
             await self._finish(Status.done)
         except asyncio.CancelledError:
-            await self._finish(Status.cancelled, "cancelled; the rows written before stay")
+            await self._cancelled(start, step)
             raise
         except ActivityError as failed:
             cause = failed.cause
+            if isinstance(cause, CancelledError):  # the pass stopped for the cancellation
+                await self._cancelled(start, step)
+                raise asyncio.CancelledError from None
             reason = cause.message if isinstance(cause, ApplicationError) else str(failed)
             await self._finish(Status.failed, reason)
         return self.phase.value
@@ -100,6 +104,15 @@ class ImportWorkflow:
                 )
                 return False
             return True
+
+    async def _cancelled(self, start: ImportStart, step: ImportStep) -> None:
+        await self._start_leads(start, step)
+        await self._finish(Status.cancelled, "cancelled; the rows written before stay")
+
+    async def _start_leads(self, start: ImportStart, step: ImportStep) -> None:
+        """Imported new leads get their lifecycle, including those a cancelled import kept."""
+        if start.leads and self.phase is Status.importing:
+            await workflow.execute_activity_method(ImportActivities.start_leads, step, **PASS)
 
     async def _finish(self, status: Status, error: str | None = None) -> None:
         self.phase = status

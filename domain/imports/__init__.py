@@ -1,5 +1,6 @@
-"""Imports: spreadsheets of customers and contacts checked, deduplicated and written in
-resumable chunks. `import` is a keyword, so the concept is `imports` in every folder."""
+"""Imports: spreadsheets of customers, contacts, leads, follow-ups and past purchases checked,
+deduplicated and written in resumable chunks. `import` is a keyword, so the concept is
+`imports` in every folder."""
 
 from domain.imports import service
 from domain.imports.columns import Entity

@@ -21,6 +21,9 @@ CUSTOM_PREFIX = "custom."
 class Entity(StrEnum):
     customers = "customers"
     contacts = "contacts"
+    leads = "leads"
+    follow_ups = "follow_ups"
+    purchases = "purchases"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ CUSTOMER_COLUMNS: tuple[Column, ...] = (
            ("企业", "个人")),
     Column("credit_code", "统一社会信用代码", "Credit code", ("信用代码", "社会信用代码", "税号",
                                                            "纳税人识别号", "uscc", "taxid"),
-           "91330106MA2B0XXXXX"),
+           "91330106MA2B0C0A10"),
     Column("phone", "电话", "Phone", ("手机", "手机号", "手机号码", "联系电话", "电话号码", "座机",
                                       "mobile", "tel", "telephone", "cellphone"), "13800138000"),
     Column("email", "邮箱", "Email", ("电子邮箱", "电子邮件", "邮件", "e-mail", "mail"),
@@ -94,12 +97,74 @@ CONTACT_COLUMNS: tuple[Column, ...] = (
            ("决策者", "影响者", "使用者", "把关者")),
 )
 
+LEAD_COLUMNS: tuple[Column, ...] = (
+    Column("contact_name", "联系人", "Contact name", ("姓名", "联系人姓名", "名字", "name",
+                                                     "contact"), "王芳"),
+    Column("company", "公司名称", "Company", ("公司", "企业名称", "单位", "客户名称",
+                                           "companyname"), "杭州青禾食品有限公司"),
+    Column("phone", "手机", "Phone", ("手机号", "手机号码", "电话", "联系电话", "mobile", "tel",
+                                      "telephone"), "13900139000"),
+    Column("email", "邮箱", "Email", ("电子邮箱", "电子邮件", "邮件", "e-mail", "mail"), ""),
+    Column("wechat_id", "微信", "WeChat ID", ("微信号", "wechat", "weixin"), ""),
+    Column("credit_code", "统一社会信用代码", "Credit code", ("信用代码", "税号", "uscc"), ""),
+    Column("province", "省份", "Province", ("省",), "浙江"),
+    Column("city", "城市", "City", ("市",), "杭州"),
+    Column("industry", "行业", "Industry", ("所属行业",), "食品"),
+    Column("product_interest", "意向产品", "Product interest", ("产品", "感兴趣的产品",
+                                                            "product"), "冷链仓储"),
+    Column("source", "来源", "Source", ("线索来源", "渠道", "channel"), "展会"),
+    Column("campaign", "营销活动", "Campaign", ("活动",), ""),
+    Column("priority", "优先级", "Priority", ("紧急程度",), "普通", ("高", "普通", "低")),
+    Column("message", "留言", "Message", ("需求", "备注", "说明", "notes", "remark"),
+           "想了解冷链仓储报价"),
+    Column("status", "线索状态", "Status", ("状态",), "新线索", ("新线索", "无效")),
+    Column("disqualify_reason", "无效原因", "Disqualify reason", ("原因", "reason"), ""),
+)
+
+FOLLOW_UP_COLUMNS: tuple[Column, ...] = (
+    Column("customer", "客户名称", "Customer", ("公司名称", "客户", "公司", "姓名", "company",
+                                             "customername"), "杭州青禾食品有限公司"),
+    Column("customer_credit_code", "客户信用代码", "Customer credit code",
+           ("统一社会信用代码", "信用代码", "税号", "creditcode", "uscc"), ""),
+    Column("customer_phone", "客户电话", "Customer phone", ("电话", "手机", "手机号", "phone",
+                                                        "mobile"), ""),
+    Column("at", "跟进时间", "Date", ("日期", "时间", "跟进日期", "date", "time", "when"),
+           "2024-03-05 10:30", required=True),
+    Column("kind", "跟进方式", "Kind", ("方式", "类型", "type", "channel"), "电话",
+           ("电话", "拜访", "会议", "邮件", "微信", "备注"), required=True),
+    Column("summary", "跟进内容", "Summary", ("内容", "记录", "摘要", "content", "note", "notes"),
+           "电话沟通年度采购计划", required=True),
+    Column("author", "跟进人", "By", ("记录人", "销售", "负责人", "author", "owner", "user"), ""),
+)
+
+PURCHASE_COLUMNS: tuple[Column, ...] = (
+    Column("customer", "客户名称", "Customer", ("公司名称", "客户", "公司", "姓名", "company",
+                                             "customername"), "杭州青禾食品有限公司"),
+    Column("customer_credit_code", "客户信用代码", "Customer credit code",
+           ("统一社会信用代码", "信用代码", "税号", "creditcode", "uscc"), ""),
+    Column("customer_phone", "客户电话", "Customer phone", ("电话", "手机", "手机号", "phone",
+                                                        "mobile"), ""),
+    Column("purchased_on", "交易日期", "Date", ("日期", "下单日期", "购买日期", "订单日期",
+                                            "date", "orderdate"), "2024-03-05", required=True),
+    Column("amount", "金额", "Amount", ("交易金额", "订单金额", "实付金额", "total", "price"),
+           "12800.00", required=True),
+    Column("product", "产品", "Product", ("商品", "产品名称", "商品名称", "item"),
+           "冷链仓储年服务"),
+    Column("order_number", "订单号", "Order number", ("订单编号", "单号", "order", "orderno",
+                                                  "ordernumber"), "SO-2024-0001"),
+)
+
 COLUMNS: dict[Entity, tuple[Column, ...]] = {
     Entity.customers: CUSTOMER_COLUMNS,
     Entity.contacts: CONTACT_COLUMNS,
+    Entity.leads: LEAD_COLUMNS,
+    Entity.follow_ups: FOLLOW_UP_COLUMNS,
+    Entity.purchases: PURCHASE_COLUMNS,
 }
-FIELD_ENTITY = {Entity.customers: "customer", Entity.contacts: "contact"}
-"""The custom-field entity whose fields an import entity carries."""
+FIELD_ENTITY = {Entity.customers: "customer", Entity.contacts: "contact", Entity.leads: "lead"}
+"""The custom-field entity whose fields an import entity carries; history rows carry none."""
+HISTORY = frozenset({Entity.follow_ups, Entity.purchases})
+"""Rows of what happened: they belong to an existing customer and, once stored, never change."""
 
 
 def fold(header: str) -> str:

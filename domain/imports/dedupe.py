@@ -7,16 +7,24 @@ threshold). Lookups go to the database once per chunk, not once per row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import normalize
 from domain.customer import Contact, Customer, Kind
+from domain.errors import Invalid
+from domain.follow_up import FollowUp
 from domain.imports.columns import Entity
+from domain.imports.history import event_key
+from domain.imports.leads import KEYS as LEAD_KEYS
 from domain.imports.rows import Checked, fold_name
+from domain.lead.models import Lead
+from domain.purchase import Purchase
 
 FUZZY_PREFIX = 2
 """Similar names are looked for among those sharing their first characters (usually the city),
@@ -29,8 +37,25 @@ CUSTOMER_KEYS = {
 }
 CONTACT_KEYS = {"mobile": Contact.mobile, "email": Contact.email}
 
+
 def _digits(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())
+
+
+def similar(
+    name_key: str, names: Sequence[str], threshold: float, *, limit: int | None = 5
+) -> list[tuple[int, float]]:
+    """Positions in `names` of folded company names nearly `name_key`, best first, with their
+    rapidfuzz ratio. Names that differ in their numbers (3号店 and 5号店, 第一 and 第二 aside)
+    are different companies, never similar. Imports and the duplicate review share this rule."""
+    digits = _digits(name_key)
+    return [
+        (position, score)
+        for _name, score, position in process.extract(
+            name_key, names, scorer=fuzz.ratio, score_cutoff=threshold, limit=limit
+        )
+        if _digits(names[position]) == digits
+    ]
 
 
 RecordId = int
@@ -85,10 +110,14 @@ class Index:
                 if key not in self.asked:
                     self.asked.add(key)
                     wanted[key[0]].add(key[1])
-        if self.entity is Entity.customers:
-            await self._load_customers(session, wanted)
-        else:
-            await self._load_contacts(session, wanted)
+        loaders = {
+            Entity.customers: self._load_customers,
+            Entity.contacts: self._load_contacts,
+            Entity.leads: self._load_leads,
+            Entity.follow_ups: self._load_follow_ups,
+            Entity.purchases: self._load_purchases,
+        }
+        await loaders[self.entity](session, wanted)
 
     async def _load_customers(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
         alive = Customer.deleted_at.is_(None)
@@ -118,6 +147,47 @@ class Index:
                 if stored in per_customer[customer_id]:
                     self.keys.setdefault((f"{customer_id}:{key}", stored), record_id)
 
+    async def _load_leads(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
+        """Any lead with the key, open or closed: an imported list is never a new enquiry."""
+        for key in LEAD_KEYS:
+            column = getattr(Lead, key)
+            values = sorted(wanted.get(key, ()))
+            for start in range(0, len(values), 500):
+                query = select(column, Lead.id).where(column.in_(values[start : start + 500]))
+                for value, record_id in (await session.execute(query.order_by(Lead.id))):
+                    self.keys.setdefault((key, value), record_id)
+
+    @staticmethod
+    def _per_customer(wanted: dict[str, set[str]]) -> dict[int, set[str]]:
+        found: dict[int, set[str]] = defaultdict(set)
+        for scoped, values in wanted.items():
+            found[int(scoped.split(":", 1)[0])] |= values
+        return found
+
+    async def _load_follow_ups(
+        self, session: AsyncSession, wanted: dict[str, set[str]]
+    ) -> None:
+        per_customer = self._per_customer(wanted)
+        moments = {datetime.fromisoformat(v.split("|", 1)[0])
+                   for values in per_customer.values() for v in values}
+        if not per_customer:
+            return
+        query = select(FollowUp.customer_id, FollowUp.id, FollowUp.at, FollowUp.kind,
+                       FollowUp.summary).where(FollowUp.customer_id.in_(sorted(per_customer)),
+                                               FollowUp.at.in_(sorted(moments)))
+        for customer_id, record_id, at, kind, summary in (await session.execute(query)).all():
+            key = event_key(at, kind, summary)
+            if key in per_customer[customer_id]:
+                self.keys.setdefault((f"{customer_id}:event", key), record_id)
+
+    async def _load_purchases(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
+        for customer_id, references in self._per_customer(wanted).items():
+            query = select(Purchase.reference, Purchase.id).where(
+                Purchase.customer_id == customer_id, Purchase.reference.in_(sorted(references))
+            )
+            for reference, record_id in (await session.execute(query)).all():
+                self.keys.setdefault((f"{customer_id}:reference", reference), record_id)
+
     async def _names_with(self, session: AsyncSession, prefix: str) -> list[tuple[str, RecordId]]:
         if prefix not in self.names:
             rows = await session.execute(
@@ -141,8 +211,8 @@ class Index:
             record_id = self.keys.get(scoped)
             if record_id is not None:
                 found.setdefault(record_id, key)
-                if self.entity is Entity.contacts:
-                    break  # contacts: the strongest key decides (two 王芳 may share a name)
+                if self.entity is not Entity.customers:
+                    break  # the strongest key decides (two 王芳 may share a name)
         if len(found) > 1:
             raise Ambiguous(found)
         if found:
@@ -160,13 +230,8 @@ class Index:
         names = await self._names_with(session, name_key[:FUZZY_PREFIX])
         if not names:
             return None
-        digits = _digits(name_key)
-        for _name, score, position in process.extract(
-            name_key, [n for n, _ in names], scorer=fuzz.ratio, score_cutoff=self.threshold,
-            limit=5,
-        ):
-            if _digits(names[position][0]) == digits:
-                return Match(names[position][1], f"name ~{score:.0f}%")
+        for position, score in similar(name_key, [n for n, _ in names], self.threshold):
+            return Match(names[position][1], f"name ~{score:.0f}%")
         return None
 
     def remember(
@@ -226,3 +291,36 @@ async def resolve_customers(
             ids = found.get(value, [])
             cache[(key, value)] = ids[0] if len(ids) == 1 else None
 
+
+def _name_keys(name: str) -> tuple[str | None, str]:
+    """A customer name as companies (folded) and persons (lower-case) store their name_key."""
+    try:
+        company = normalize.company_key(name)
+    except Invalid:
+        company = None
+    return company, name.lower()
+
+
+async def resolve_any_customers(
+    session: AsyncSession, rows: Iterable[Checked], cache: dict[tuple[str, str], int | None]
+) -> None:
+    """Fill `cache` with the customer (company or person) each history row names by credit
+    code, phone or exact name: an id, or None when no live customer, or several, go by it."""
+    for checked in rows:
+        ref = checked.customer_ref
+        if ref is None or ref in cache:
+            continue
+        key, value = ref
+        alive = Customer.deleted_at.is_(None)
+        if key == "name":
+            company, person = _name_keys(value)
+            clauses = [and_(Customer.kind == Kind.person.value, Customer.name_key == person)]
+            if company:
+                clauses.append(and_(Customer.kind == Kind.company.value,
+                                    Customer.name_key == company))
+            query = select(Customer.id).where(or_(*clauses), alive)
+        else:
+            column = Customer.credit_code if key == "credit_code" else Customer.phone
+            query = select(Customer.id).where(column == value, alive)
+        ids = list((await session.scalars(query.limit(2))).all())
+        cache[ref] = ids[0] if len(ids) == 1 else None

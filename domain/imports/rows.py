@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import custom_field, normalize
+from domain import custom_field, normalize, policy
 from domain.custom_field import CustomField, FieldType
 from domain.customer import ContactCreate, CustomerCreate, Kind
 from domain.customer.schemas import PERSON_ONLY
@@ -26,6 +27,8 @@ from domain.errors import Invalid
 from domain.imports import cells
 from domain.imports.columns import CUSTOM_PREFIX, FIELD_ENTITY, Entity
 from domain.imports.reading import Cell, is_blank
+from domain.lead.rules import LeadPolicy
+from domain.policy import PolicyKind
 from domain.user import User
 
 MAX_VALUE = 500
@@ -69,10 +72,18 @@ class Context:
     definitions: list[CustomField]
     users: dict[str, int | None]
     """Folded login or display name → active user id; None where the name is ambiguous."""
+    zone: tzinfo = UTC
+    """Where a time written without an offset was (the configured business time zone)."""
+    disqualify_reasons: tuple[str, ...] = ()
+    """Leads: the reasons the lead policy allows for closing one."""
 
     @property
     def custom_entity(self) -> str:
         return FIELD_ENTITY[self.entity]
+
+    @property
+    def choices(self) -> dict[str, dict[str, str]]:
+        return cells.choices_of(self.entity.value)
 
     def header(self, key: str | None) -> str | None:
         return self.columns.get(key or "")
@@ -99,17 +110,33 @@ async def load_users(session: AsyncSession) -> dict[str, int | None]:
     return users
 
 
-async def context(
-    session: AsyncSession, *, entity: Entity, mapping: dict[str, str]
-) -> Context:
-    definitions = await custom_field.list_fields(
-        session, entity=FIELD_ENTITY[entity], include_retired=True
+async def definitions(
+    session: AsyncSession, entity: Entity, *, include_retired: bool = False
+) -> list[CustomField]:
+    """The custom fields an import entity's rows carry (history rows carry none)."""
+    if entity not in FIELD_ENTITY:
+        return []
+    return await custom_field.list_fields(
+        session, entity=FIELD_ENTITY[entity], include_retired=include_retired
     )
+
+
+async def context(
+    session: AsyncSession, *, entity: Entity, mapping: dict[str, str], zone: tzinfo = UTC
+) -> Context:
     columns = {key: header for header, key in mapping.items() if key}
-    return Context(entity, columns, definitions, await load_users(session))
+    reasons: tuple[str, ...] = ()
+    if entity is Entity.leads:
+        _version, rules = await policy.current(session, kind=PolicyKind.lead)
+        assert isinstance(rules, LeadPolicy)
+        reasons = rules.disqualify_reasons
+    return Context(
+        entity, columns, await definitions(session, entity, include_retired=True),
+        await load_users(session), zone, reasons,
+    )
 
 
-def _quote(cell: Cell) -> str | None:
+def quoted(cell: Cell) -> str | None:
     value = cells.text(cell)
     return None if value is None else value[:MAX_VALUE]
 
@@ -121,28 +148,29 @@ def _schema_problems(
     for item in error.errors():
         loc = [str(part) for part in item["loc"]]
         key = loc[0] if loc else None
-        if key == "owner_id":
-            key = "owner"
+        if key in ("owner_id", "author_id"):
+            key = key.removesuffix("_id")
         elif key == "custom" and len(loc) > 1:
             key = f"{CUSTOM_PREFIX}{loc[1]}"
         message = item["msg"].removeprefix("Value error, ")
-        out.append(Problem(row, ctx.header(key), _quote(raw.get(key or "")), message))
+        out.append(Problem(row, ctx.header(key), quoted(raw.get(key or "")), message))
     return out
 
 
-def _invalid(ctx: Context, row: int, exc: Invalid, raw: dict[str, Cell]) -> Problem:
+def problem_of(ctx: Context, row: int, exc: Invalid, raw: dict[str, Cell]) -> Problem:
     key = exc.field
-    return Problem(row, ctx.header(key), _quote(raw.get(key or "")), exc.message)
+    return Problem(row, ctx.header(key), quoted(raw.get(key or "")), exc.message)
 
 
-def _owner(ctx: Context, value: str) -> int:
+def user_id(ctx: Context, value: str, *, field: str = "owner") -> int:
+    """A user named in a cell by login or display name."""
     key = fold_name(value)
     if key not in ctx.users:
-        raise Invalid(f"no active user with the login or name {value}", field="owner")
-    user_id = ctx.users[key]
-    if user_id is None:
-        raise Invalid(f"several users are called {value}: give the login", field="owner")
-    return user_id
+        raise Invalid(f"no active user with the login or name {value}", field=field)
+    found = ctx.users[key]
+    if found is None:
+        raise Invalid(f"several users are called {value}: give the login", field=field)
+    return found
 
 
 def _custom_value(definition: CustomField, cell: Cell) -> Any:
@@ -163,7 +191,7 @@ def _custom_value(definition: CustomField, cell: Cell) -> Any:
     return cells.text(cell)
 
 
-def _payload(
+def row_payload(
     ctx: Context, row: int, raw: dict[str, Cell], problems: list[Problem]
 ) -> dict[str, Any]:
     """The row as the API would have received it; cells that cannot even be read are problems."""
@@ -182,23 +210,29 @@ def _payload(
             text = cells.text(cell)
             assert text is not None
             if key == "owner":
-                payload["owner_id"] = _owner(ctx, text)
+                payload["owner_id"] = user_id(ctx, text)
+            elif key == "author":
+                payload["author_id"] = user_id(ctx, text, field=key)
             elif key == "tags":
                 payload["tags"] = cells.tags(text)
-            elif key == "birthday":
-                payload["birthday"] = cells.to_date(cell, field=key)
-            elif key in cells.CHOICES:
-                payload[key] = cells.choice(key, text)
+            elif key in ("birthday", "purchased_on"):
+                payload[key] = cells.to_date(cell, field=key)
+            elif key == "at":
+                payload["at"] = cells.to_datetime(cell, field=key, zone=ctx.zone)
+            elif key == "amount":
+                payload["amount"] = cells.amount(cell, field=key)
+            elif key in ctx.choices:
+                payload[key] = cells.choice(key, text, ctx.choices)
             else:
                 payload[key] = text
         except Invalid as exc:
-            problems.append(_invalid(ctx, row, exc, raw))
+            problems.append(problem_of(ctx, row, exc, raw))
     if custom:
         payload["custom"] = custom
     return payload
 
 
-def _validate(
+def validated(
     model: type[BaseModel], ctx: Context, row: int, payload: dict[str, Any],
     raw: dict[str, Cell], problems: list[Problem],
 ) -> Any:
@@ -209,7 +243,7 @@ def _validate(
         return None
 
 
-def _each_field(
+def each_field(
     fn: Any, fields: dict[str, Any], ctx: Context, row: int, raw: dict[str, Cell],
     problems: list[Problem],
 ) -> dict[str, Any] | None:
@@ -222,11 +256,11 @@ def _each_field(
         try:
             fn({key: value})
         except Invalid as exc:
-            problems.append(_invalid(ctx, row, exc, raw))
+            problems.append(problem_of(ctx, row, exc, raw))
     return None
 
 
-async def _custom(
+async def custom_values(
     session: AsyncSession, ctx: Context, row: int, values: dict[str, Any],
     raw: dict[str, Cell], problems: list[Problem],
 ) -> dict[str, Any]:
@@ -235,7 +269,7 @@ async def _custom(
             session, entity=ctx.custom_entity, values=values, definitions=ctx.definitions
         )
     except Invalid as exc:
-        problems.append(_invalid(ctx, row, exc, raw))
+        problems.append(problem_of(ctx, row, exc, raw))
         return {}
 
 
@@ -243,19 +277,19 @@ async def check_customer(
     session: AsyncSession, ctx: Context, row: int, raw: dict[str, Cell]
 ) -> Checked:
     problems: list[Problem] = []
-    payload = _payload(ctx, row, raw, problems)
+    payload = row_payload(ctx, row, raw, problems)
     if "kind" not in payload:
         # Without a kind column a row is a person only when it carries a person's fields.
         person = any(payload.get(k) is not None for k in PERSON_ONLY)
         payload["kind"] = (Kind.person if person else Kind.company).value
-    data: CustomerCreate | None = _validate(CustomerCreate, ctx, row, payload, raw, problems)
+    data: CustomerCreate | None = validated(CustomerCreate, ctx, row, payload, raw, problems)
     checked = Checked(row, problems=problems)
     if data is None:
         return checked
     kind = data.kind
     sent = data.model_dump(exclude={"kind", "tags", "custom", "stage"}, exclude_none=True)
-    fields = _each_field(lambda f: normalised(kind, f), sent, ctx, row, raw, problems)
-    custom = await _custom(session, ctx, row, data.custom or {}, raw, problems)
+    fields = each_field(lambda f: normalised(kind, f), sent, ctx, row, raw, problems)
+    custom = await custom_values(session, ctx, row, data.custom or {}, raw, problems)
     if fields is None or problems:
         return checked
     if "stage" in payload:
@@ -273,7 +307,7 @@ async def check_contact(
     session: AsyncSession, ctx: Context, row: int, raw: dict[str, Cell]
 ) -> Checked:
     problems: list[Problem] = []
-    payload = _payload(ctx, row, raw, problems)
+    payload = row_payload(ctx, row, raw, problems)
     company = payload.pop("customer", None)
     code = payload.pop("customer_credit_code", None)
     checked = Checked(row, problems=problems)
@@ -288,12 +322,12 @@ async def check_contact(
     else:
         problems.append(Problem(row, ctx.header("customer"), None,
                                 "name the company this contact works at"))
-    data: ContactCreate | None = _validate(ContactCreate, ctx, row, payload, raw, problems)
+    data: ContactCreate | None = validated(ContactCreate, ctx, row, payload, raw, problems)
     if data is None:
         return checked
     sent = data.model_dump(exclude={"custom"}, exclude_none=True)
-    fields = _each_field(contact_normalised, sent, ctx, row, raw, problems)
-    custom = await _custom(session, ctx, row, data.custom or {}, raw, problems)
+    fields = each_field(contact_normalised, sent, ctx, row, raw, problems)
+    custom = await custom_values(session, ctx, row, data.custom or {}, raw, problems)
     if fields is None or problems:
         return checked
     checked.record = fields

@@ -102,6 +102,8 @@ class MappingRead(BaseModel):
 class ImportStart(BaseModel):
     import_id: DbId
     confirm: bool = False
+    leads: bool = False
+    """A lead import: the written leads' workflows are started at the end."""
 
 
 class ImportStep(BaseModel):

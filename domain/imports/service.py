@@ -15,19 +15,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import audit, custom_field, timeline
+from domain import audit, timeline
 from domain.access import Actor, Role, Source
 from domain.customer import Contact, Customer
 from domain.customer.service import set_tags, snapshot
 from domain.db import transaction, utcnow
 from domain.errors import Conflict, Invalid, NotFound
-from domain.imports import columns, rows
+from domain.imports import columns, history, leads, rows, template
 from domain.imports.columns import Entity
-from domain.imports.dedupe import Ambiguous, Index, Match, resolve_customers
+from domain.imports.dedupe import (
+    Ambiguous,
+    Index,
+    Match,
+    resolve_any_customers,
+    resolve_customers,
+)
 from domain.imports.models import (
     FINISHED,
     Import,
@@ -41,14 +48,36 @@ from domain.imports.models import (
 from domain.imports.reading import Cell, Limits, Workbook, is_blank
 from domain.imports.rows import Checked, Problem
 from domain.imports.schemas import CheckSummary, ImportOptions, WriteProgress
+from domain.lead.models import Lead, LeadStatus
 from domain.settings import Settings
 from domain.user import User
 
+CHECKERS = {
+    **rows.CHECKERS,
+    Entity.leads: leads.check,
+    Entity.follow_ups: history.check_follow_up,
+    Entity.purchases: history.check_purchase,
+}
+WRITERS = {
+    Entity.leads: leads.write,
+    Entity.follow_ups: history.write_follow_up,
+    Entity.purchases: history.write_purchase,
+}
+"""Entities written row by row through their own service; a matching row is never merged."""
+REF_COLUMN = {"credit_code": "customer_credit_code", "phone": "customer_phone",
+              "name": "customer"}
+"""The column a history row named its customer in, by how it named it."""
 HEADER_SCAN = 20
 """The header is looked for in this many rows at the top of the sheet (titles may come first)."""
 WRITE_BUDGET_SECONDS = 120.0
 """One write activity returns after this long, so a huge import is several activities."""
 Heartbeat = Callable[[int], None]
+Stop = Callable[[], bool]
+"""Asked after every committed chunk: whether to stop there (the import was cancelled)."""
+
+
+def never() -> bool:
+    return False
 
 
 def limits(settings: Settings) -> Limits:
@@ -99,9 +128,9 @@ def _count(workbook: Workbook, sheet: str, header_row: int) -> int:
     )
 
 
-async def _custom_columns(session: AsyncSession, entity: Entity) -> list[columns.Column]:
-    defs = await custom_field.list_fields(session, entity=columns.FIELD_ENTITY[entity])
-    return columns.columns_of(entity, defs)
+async def known_columns(session: AsyncSession, entity: Entity) -> list[columns.Column]:
+    """The columns an import of `entity` can map to: built-in ones and active custom fields."""
+    return columns.columns_of(entity, await rows.definitions(session, entity))
 
 
 def _layout(
@@ -128,7 +157,7 @@ async def upload(
 ) -> Import:
     """Store a readable upload and propose a column mapping; refuse anything else whole."""
     actor.require_role(Role.admin)
-    known = await _custom_columns(session, entity)
+    known = await known_columns(session, entity)
     workbook = Workbook(data, limits(settings))
     try:
         name, header_row, headers, total = _layout(workbook, sheet, known)
@@ -181,7 +210,7 @@ async def configure(
         raise Conflict(f"the import is {imp.status}; its options can no longer change",
                        field="status")
     entity = Entity(imp.entity)
-    known = await _custom_columns(session, entity)
+    known = await known_columns(session, entity)
     if options.sheet and options.sheet != imp.sheet:
         workbook = Workbook(file_path(settings, imp).read_bytes(), limits(settings))
         try:
@@ -204,6 +233,16 @@ async def configure(
     return imp
 
 
+async def template_file(
+    session: AsyncSession, *, actor: Actor, entity: Entity, lang: template.Lang
+) -> bytes:
+    """The entity's template with its active custom fields, its example naming `actor`."""
+    actor.require_role(Role.admin)
+    definitions = await rows.definitions(session, entity)
+    return template.build(entity, definitions, lang=lang,
+                          user=(actor.user_id or 0, actor.name))
+
+
 # --- saved mappings -------------------------------------------------------------------------
 
 
@@ -222,7 +261,7 @@ async def save_mapping(
 ) -> ImportMapping:
     """Save (or replace) a named mapping; only known fields may be named in it."""
     actor.require_role(Role.admin)
-    known = {c.key for c in await _custom_columns(session, entity)}
+    known = {c.key for c in await known_columns(session, entity)}
     for header, key in mapping.items():
         if key and key not in known:
             raise Invalid(f"{key!r} is not a field of this import", field=f"mapping.{header}")
@@ -240,6 +279,16 @@ async def save_mapping(
     audit.record(session, actor=actor, action="save", entity="import_mapping", entity_id=row.id,
                  before={"mapping": before}, after={"mapping": row.mapping})
     return row
+
+
+async def delete_mapping(
+    session: AsyncSession, *, actor: Actor, entity: Entity, name: str
+) -> None:
+    actor.require_role(Role.admin)
+    row = await _mapping(session, entity=entity, name=name)
+    audit.record(session, actor=actor, action="delete", entity="import_mapping",
+                 entity_id=row.id, before={"name": row.name, "mapping": row.mapping})
+    await session.delete(row)
 
 
 async def list_mappings(
@@ -318,10 +367,24 @@ class Pass:
 async def _judge(session: AsyncSession, state: Pass, chunk: list[tuple[int, dict[str, Cell]]]
                  ) -> list[tuple[Checked, int | None]]:
     """Check a chunk's rows and find each contact's company: [(row, customer id)]."""
-    checker = rows.CHECKERS[state.ctx.entity]
+    checker = CHECKERS[state.ctx.entity]
     checked = [await checker(session, state.ctx, number, raw) for number, raw in chunk]
     owners: dict[int, int] = {}
-    if state.ctx.entity is Entity.contacts:
+    if state.ctx.entity in columns.HISTORY:
+        await resolve_any_customers(session, (c for c in checked if c.valid), state.customers)
+        for c in checked:
+            if c.valid and c.customer_ref:
+                customer_id = state.customers.get(c.customer_ref)
+                if customer_id is None:
+                    c.problems.append(Problem(
+                        c.row, state.ctx.header(REF_COLUMN[c.customer_ref[0]]),
+                        c.customer_ref[1][:200],
+                        "no single customer goes by this; give its credit code or phone, or "
+                        "import the customer first",
+                    ))
+                else:
+                    owners[c.row] = customer_id
+    elif state.ctx.entity is Entity.contacts:
         await resolve_customers(session, (c for c in checked if c.valid), state.customers)
         for c in checked:
             if c.valid and c.customer_ref:
@@ -346,7 +409,8 @@ async def _start_pass(session: AsyncSession, settings: Settings, import_id: int)
     if imp is None:
         raise NotFound("no such import", field="import_id")
     entity = Entity(imp.entity)
-    ctx = await rows.context(session, entity=entity, mapping=imp.mapping)
+    ctx = await rows.context(session, entity=entity, mapping=imp.mapping,
+                             zone=ZoneInfo(settings.timezone))
     return Pass(imp, ctx, Index(entity, settings.lead_fuzzy_threshold))
 
 
@@ -359,7 +423,7 @@ def open_file(settings: Settings, imp: Import) -> Workbook:
 
 async def check(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, *, import_id: int,
-    heartbeat: Heartbeat,
+    heartbeat: Heartbeat, stop: Stop = never,
 ) -> CheckSummary:
     """The dry run: every row judged and matched as the write would, nothing but the report and
     the counts stored. Starts over when repeated."""
@@ -396,6 +460,11 @@ async def check(
                     await session.execute(insert(ImportProblem), _problem_rows(imp.id, problems))
                 await _progress(session, imp.id, checked_rows=counts["checked"])
             heartbeat(counts["checked"])
+            if stop():
+                return CheckSummary(total_rows=counts["checked"], new_rows=counts["new"],
+                                    matched_rows=counts["matched"],
+                                    invalid_rows=counts["invalid"],
+                                    all_or_nothing=imp.all_or_nothing)
     finally:
         workbook.close()
     async with transaction(sessions) as session:
@@ -409,6 +478,15 @@ async def check(
             total_rows=row.total_rows, new_rows=row.new_rows, matched_rows=row.matched_rows,
             invalid_rows=row.invalid_rows, all_or_nothing=row.all_or_nothing,
         )
+
+
+async def mark_confirmed(session: AsyncSession, *, import_id: int) -> None:
+    """Show a confirmed import as importing at once, unless its write has moved it on already."""
+    await session.execute(
+        update(Import)
+        .where(Import.id == import_id, Import.status == Status.checked.value)
+        .values(status=Status.importing.value)
+    )
 
 
 async def _progress(session: AsyncSession, import_id: int, **values: int) -> None:
@@ -561,6 +639,15 @@ def _record_created(session: AsyncSession, state: Pass, actor: Actor, checked: C
                      detail={"import_id": state.imp.id})
 
 
+async def _load_matched(session: AsyncSession, state: Pass, record_ids: list[int]) -> None:
+    """The records a chunk's rows match, in one query per 500 instead of one each: the
+    session's identity map then answers each row's `session.get`."""
+    model = Customer if state.ctx.entity is Entity.customers else Contact
+    wanted = sorted({i for i in record_ids if i > 0})
+    for start in range(0, len(wanted), 500):
+        await session.execute(select(model).where(model.id.in_(wanted[start : start + 500])))
+
+
 async def _write_chunk(
     session: AsyncSession, state: Pass, actor: Actor, chunk: list[tuple[int, dict[str, Cell]]],
 ) -> Tally:
@@ -570,7 +657,9 @@ async def _write_chunk(
     tally = Tally()
     pending: dict[int, Any] = {}
     made: list[tuple[Checked, Any, int | None]] = []
+    matched: list[tuple[Checked, Match]] = []
     apply = _apply_customer if state.ctx.entity is Entity.customers else _apply_contact
+    writer = WRITERS.get(state.ctx.entity)
     for checked, customer_id in await _judge(session, state, chunk):
         if not checked.valid:
             tally.add(imp.id, checked.row, Outcome.invalid)
@@ -582,14 +671,28 @@ async def _write_chunk(
             tally.add(imp.id, checked.row, Outcome.invalid)
             tally.problems.append(Problem(checked.row, None, None, str(exc)))
             continue
+        if found is not None and writer is not None:  # history and leads are never merged into
+            tally.add(imp.id, checked.row, Outcome.skipped, found.record_id, found.by)
+            continue
         if found is not None:
-            await apply(session, state, actor, strategy, checked, found, tally, pending)
+            matched.append((checked, found))
+            continue
+        if writer is not None:  # written one by one through their own service
+            record_id = await writer(
+                session, actor=actor, checked=checked, customer_id=customer_id,
+                import_id=imp.id, fuzzy_threshold=index.threshold,
+            )
+            index.remember(checked, record_id, customer_id)
+            tally.add(imp.id, checked.row, Outcome.created, record_id)
             continue
         record = _new_record(state, checked, customer_id)
         session.add(record)
         pending[-checked.row] = record
         index.remember(checked, -checked.row, customer_id)
         made.append((checked, record, customer_id))
+    await _load_matched(session, state, [found.record_id for _, found in matched])
+    for checked, found in matched:  # in row order, after the new records they may name
+        await apply(session, state, actor, strategy, checked, found, tally, pending)
     await session.flush()
     for checked, record, customer_id in made:
         index.rebind(checked, -checked.row, record.id, customer_id)
@@ -601,7 +704,7 @@ async def _write_chunk(
 
 async def write(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, *, import_id: int,
-    heartbeat: Heartbeat,
+    heartbeat: Heartbeat, stop: Stop = never,
 ) -> WriteProgress:
     """Write the rows after the resume point, a chunk per transaction; an all-or-nothing import
     in one transaction, refused whole at its first invalid row."""
@@ -618,7 +721,7 @@ async def write(
     if imp.all_or_nothing:
         async with transaction(sessions) as session:
             return await _write_all(session, state, actor, settings, heartbeat)
-    return await _write_chunks(sessions, state, actor, settings, heartbeat)
+    return await _write_chunks(sessions, state, actor, settings, heartbeat, stop)
 
 
 async def _write_all(
@@ -655,7 +758,7 @@ async def _write_all(
 
 async def _write_chunks(
     sessions: async_sessionmaker[AsyncSession], state: Pass, actor: Actor, settings: Settings,
-    heartbeat: Heartbeat,
+    heartbeat: Heartbeat, stop: Stop,
 ) -> WriteProgress:
     imp = state.imp
     done = imp.done_rows
@@ -677,7 +780,7 @@ async def _write_chunks(
                 await _progress(session, imp.id, done_rows=done, resume_after_row=chunk[-1][0],
                                 **counts)
             heartbeat(done)
-            if time.monotonic() - started > WRITE_BUDGET_SECONDS:
+            if stop() or time.monotonic() - started > WRITE_BUDGET_SECONDS:
                 return WriteProgress(done=False, done_rows=done)
     finally:
         workbook.close()
@@ -715,6 +818,13 @@ async def finish(
 # --- reading results ------------------------------------------------------------------------
 
 
+async def recent(session: AsyncSession, *, actor: Actor, limit: int = 20) -> list[Import]:
+    """The latest imports, newest first, for the imports page."""
+    actor.require_role(Role.admin)
+    found = await session.scalars(select(Import).order_by(Import.id.desc()).limit(limit))
+    return list(found.all())
+
+
 async def problems(
     session: AsyncSession, *, actor: Actor, import_id: int, after_id: int = 0, limit: int = 200
 ) -> list[ImportProblem]:
@@ -738,6 +848,21 @@ async def records(
     if outcome is not None:
         query = query.where(ImportRow.outcome == outcome.value)
     return list((await session.scalars(query.order_by(ImportRow.row).limit(limit))).all())
+
+
+async def leads_to_start(
+    session: AsyncSession, *, import_id: int, after_row: int, limit: int
+) -> list[tuple[int, int]]:
+    """(row, lead id) of the new leads this import wrote whose workflow may not run yet."""
+    found = await session.execute(
+        select(ImportRow.row, ImportRow.entity_id)
+        .join(Lead, Lead.id == ImportRow.entity_id)
+        .where(ImportRow.import_id == import_id, ImportRow.outcome == Outcome.created.value,
+               ImportRow.row > after_row, Lead.status == LeadStatus.new.value)
+        .order_by(ImportRow.row)
+        .limit(limit)
+    )
+    return [(row, lead_id) for row, lead_id in found.all()]
 
 
 async def problem_count(session: AsyncSession, *, import_id: int) -> int:

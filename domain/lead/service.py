@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, behaviour, custom_field, normalize, timeline
@@ -40,8 +40,9 @@ def visible(actor: Actor) -> ColumnElement[bool]:
     return false()
 
 
-def _normalised(data: LeadCreate) -> dict[str, Any]:
-    fields = data.model_dump(exclude={"custom"}, exclude_none=True)
+def normalised(fields: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of whichever lead fields are given; imports check cell by cell with it."""
+    fields = dict(fields)
     for key, fn in (
         ("phone", normalize.phone),
         ("email", normalize.email),
@@ -69,8 +70,18 @@ def _normalised(data: LeadCreate) -> dict[str, Any]:
     ):
         if key in fields:
             fields[key] = normalize.text(fields[key])
+    return fields
+
+
+def check_reachable(fields: dict[str, Any]) -> None:
+    """A lead nobody can reach is no lead."""
     if not any(fields.get(k) for k in ("phone", "email", "wechat_id")):
         raise Invalid("give a phone number, an email or a WeChat ID to reach them", field="phone")
+
+
+def _normalised(data: LeadCreate) -> dict[str, Any]:
+    fields = normalised(data.model_dump(exclude={"custom"}, exclude_none=True))
+    check_reachable(fields)
     return fields
 
 
@@ -112,6 +123,28 @@ async def intake(
         return existing, False, [match]
 
     custom = await custom_field.validate_values(session, entity=ENTITY, values=data.custom or {})
+    lead, matches = await create(
+        session, actor=actor, fields=fields, custom=custom, fuzzy_threshold=fuzzy_threshold,
+        form_id=form_id,
+    )
+    return lead, True, matches
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    fields: dict[str, Any],
+    custom: dict[str, Any],
+    fuzzy_threshold: float,
+    form_id: int | None = None,
+    disqualify_reason: str | None = None,
+    note: dict[str, Any] | None = None,
+) -> tuple[Lead, list[LeadMatch]]:
+    """A new lead from normalised fields, matched to the customers it belongs to.
+
+    Intake creates open leads; an import may bring in one already closed (`disqualify_reason`),
+    which never gets a workflow."""
     matches = await matching.customers(
         session,
         credit_code=fields.get("credit_code"),
@@ -120,7 +153,9 @@ async def intake(
         company_key=fields.get("name_key"),
         fuzzy_threshold=fuzzy_threshold,
     )
-    lead = Lead(**fields, custom=custom, form_id=form_id, status=LeadStatus.new.value)
+    status = LeadStatus.disqualified if disqualify_reason else LeadStatus.new
+    lead = Lead(**fields, custom=custom, form_id=form_id, status=status.value,
+                disqualify_reason=disqualify_reason)
     await _attach(session, lead, matches)
     session.add(lead)
     await session.flush()
@@ -133,7 +168,9 @@ async def intake(
         entity_id=lead.id,
         after=LeadRead.model_validate(lead).model_dump(
             include=set(fields) | {"customer_id", "contact_id"}
+            | ({"status", "disqualify_reason"} if disqualify_reason else set())
         ),
+        note=note,
     )
     if lead.customer_id is not None:
         timeline.add(
@@ -145,7 +182,7 @@ async def intake(
             ref=(ENTITY, lead.id),
             detail={"match": lead.match},
         )
-    return lead, True, matches
+    return lead, matches
 
 
 def _shared_key(lead: Lead, fields: dict[str, Any]) -> str:
@@ -196,7 +233,7 @@ async def get(session: AsyncSession, *, actor: Actor, lead_id: int) -> Lead:
     return lead
 
 
-async def search(session: AsyncSession, *, actor: Actor, query: LeadQuery) -> LeadPage:
+def _where(actor: Actor, query: LeadQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [visible(actor)]
     if query.status is not None:
         where.append(Lead.status == query.status.value)
@@ -218,19 +255,24 @@ async def search(session: AsyncSession, *, actor: Actor, query: LeadQuery) -> Le
                 Lead.email.contains(text.lower(), autoescape=True),
             )
         )
+    return where
+
+
+def listed(*, actor: Actor, query: LeadQuery) -> Select[Any]:
+    """Every lead the list `query` describes, in its order and unpaged (an export pages it)."""
     order = {
         "sla_due_at": (Lead.sla_due_at.is_(None), Lead.sla_due_at, Lead.id),
         "created_at": (Lead.created_at, Lead.id),
         "-created_at": (Lead.created_at.desc(), Lead.id.desc()),
         "-score": (Lead.score.desc(), Lead.id),
     }[query.sort]
-    total = await session.scalar(select(func.count(Lead.id)).where(*where))
+    return select(Lead).where(*_where(actor, query)).order_by(*order)
+
+
+async def search(session: AsyncSession, *, actor: Actor, query: LeadQuery) -> LeadPage:
+    total = await session.scalar(select(func.count(Lead.id)).where(*_where(actor, query)))
     rows = await session.scalars(
-        select(Lead)
-        .where(*where)
-        .order_by(*order)
-        .offset((query.page - 1) * query.size)
-        .limit(query.size)
+        listed(actor=actor, query=query).offset((query.page - 1) * query.size).limit(query.size)
     )
     return LeadPage(
         items=[LeadRead.model_validate(r) for r in rows],
