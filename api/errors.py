@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -45,6 +45,20 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """SQLite allows one writer: past its busy timeout a write is refused, not half done. The
+    caller may simply retry; anything else the driver raises is a real fault and stays a 500."""
+    assert isinstance(exc, OperationalError)
+    if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+        raise exc
+    log.warning("database busy on %s %s: %s", request.method, request.url.path, exc.orig)
+    return JSONResponse(
+        error_body("the database is busy, nothing was changed; try again", field=None, kind="busy"),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 STATUS_FOR_REFUSAL = {"Conflict": 409, "Forbidden": 403, "Invalid": 422, "NotFound": 404}
 
 
@@ -54,8 +68,10 @@ async def _update_failed(_request: Request, exc: Exception) -> JSONResponse:
     cause = exc.cause
     if not isinstance(cause, ApplicationError):
         log.error("update failed without a reason: %r", exc)
-        return JSONResponse(error_body("the change could not be made, try again", field=None,
-                                       kind="unavailable"), status_code=503)
+        return JSONResponse(
+            error_body("the change could not be made, try again", field=None, kind="unavailable"),
+            status_code=503,
+        )
     detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
     field = detail.get("field") or ("status" if "status" in detail else None)
     extra = {"current_status": detail["status"]} if "status" in detail else {}
@@ -80,6 +96,7 @@ async def _temporal_down(_request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(OperationalError, _database_busy)
     app.add_exception_handler(WorkflowUpdateFailedError, _update_failed)
     app.add_exception_handler(RPCError, _temporal_down)
     app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, _temporal_down)
