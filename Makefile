@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dossier run
 
+# Two processes, one per core: each starts its own Temporal servers and database schemas.
+PYTEST_ARGS ?= -n 2
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -57,6 +57,7 @@ def all_activities(
         deals.move,
         imports.check,
         imports.write,
+        imports.start_leads,
         imports.finish,
         tickets.load_plan,
         tickets.dispatch,

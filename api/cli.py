@@ -126,7 +126,8 @@ async def _import(
                                             import_id=imp.id, options=options)
         client = await connect(settings)
         await client.start_workflow(
-            ImportWorkflow.run, ImportStart(import_id=imp.id, confirm=not args.dry_run),
+            ImportWorkflow.run, ImportStart(import_id=imp.id, confirm=not args.dry_run,
+                                            leads=imp.entity == imports.Entity.leads.value),
             id=settings.workflow_id("import", imp.id), task_queue=settings.temporal_task_queue,
         )
         final = {"checked"} if args.dry_run else {"done", "failed", "cancelled"}
@@ -294,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     simulator.set_defaults(fn=cmd_erp_simulator)
     loader = commands.add_parser("import", help="import a spreadsheet (admins)")
     loader.add_argument("file")
-    loader.add_argument("--entity", required=True, choices=["customers", "contacts"])
+    loader.add_argument("--entity", required=True,
+                        choices=["customers", "contacts", "leads", "follow_ups", "purchases"])
     loader.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
     loader.add_argument("--mapping", help="a saved mapping's name, or a JSON file {header: field}")
     loader.add_argument("--sheet")

@@ -18,7 +18,7 @@ AllowDuplicate = Annotated[
 ]
 
 
-def _custom_filters(request: Request) -> dict[str, str]:
+def custom_filters(request: Request) -> dict[str, str]:
     return {
         name.removeprefix("cf."): value
         for name, value in request.query_params.items()
@@ -34,7 +34,7 @@ async def list_customers(
     session: SessionDep,
 ) -> customer.Page[customer.CustomerRead]:
     """Filters combine with AND; custom fields filter as `cf.<key>=value`."""
-    query = query.model_copy(update={"custom": _custom_filters(request)})
+    query = query.model_copy(update={"custom": custom_filters(request)})
     return await customer.search(session, actor=actor, query=query)
 
 

@@ -21,11 +21,13 @@ from api import (
     deal,
     erp,
     errors,
+    export,
     follow_up,
     health,
     imports,
     lead,
     lead_form,
+    merge,
     order,
     pages,
     policy,
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         auth,
         user,
         api_key,
+        export,  # before the lists: /api/customers/export is not /api/customers/{customer_id}
+        merge,  # before customer: /api/customers/duplicates is not /api/customers/{customer_id}
         customer,
         follow_up,
         custom_field,
@@ -95,6 +99,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.add_middleware(
         BodyLimit,
         max_bytes=config.max_body_bytes,
-        larger={imports.UPLOAD_PATH: config.import_max_bytes + imports.MULTIPART_SLACK},
+        larger={
+            path: config.import_max_bytes + imports.MULTIPART_SLACK
+            for path in (imports.UPLOAD_PATH, pages.imports.UPLOAD_PATH)
+        },
     )
     return app

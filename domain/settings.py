@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     lead_fuzzy_threshold: float = 90.0
     """rapidfuzz similarity (0-100) of folded company names that counts as the same company."""
+    merge_undo_days: int = 30
+    """How long a merge of duplicate customers can still be undone."""
 
     max_body_bytes: int = 2_000_000
     import_max_bytes: int = 50_000_000

@@ -11,6 +11,7 @@ from domain import (
     notification,
     policy,
     product,
+    purchase,
     task,
     timeline,
     user,
@@ -21,6 +22,7 @@ from domain.db import Base
 from domain.deal import models as deal_models
 from domain.imports import models as imports_models
 from domain.lead import models as lead_models
+from domain.merge import models as merge_models
 from domain.order import models as order_models
 from domain.quote import models as quote_models
 from domain.ticket import models as ticket_models
@@ -40,11 +42,13 @@ __all__ = [
     "imports_models",
     "lead_form",
     "lead_models",
+    "merge_models",
     "metadata",
     "notification",
     "order_models",
     "policy",
     "product",
+    "purchase",
     "quote_models",
     "task",
     "ticket_models",

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.erp import ErpEvent
     from domain.notification import Channel, Notice
     from domain.order.lifecycle import (
+        CustomerMerged,
         InstalmentOverdue,
         InstalmentStep,
         OrderEvent,
@@ -131,6 +132,15 @@ class OrderWorkflow:
                 step.paid = step.seq in progress.paid_seqs
             self.completed = progress.completed
             self.changes += 1
+
+    @workflow.signal(name="customer_merged")
+    async def customer_merged(self, merged: CustomerMerged) -> None:
+        """The plan keeps the customer for its notices (their link and customer): after a merge
+        or its undo they name the customer the order belongs to now."""
+        await workflow.wait_condition(lambda: self.plan is not None)
+        assert self.plan is not None
+        self.plan.customer_id = merged.customer_id
+        self.plan.customer_name = merged.customer_name
 
     # --- the payment plan -----------------------------------------------------------------
 

@@ -2,10 +2,28 @@
 
 from fastapi import APIRouter
 
-from api.pages import admin, approval, auth, contract, customer, deal, lead, order, quote, task
+from api.pages import (
+    admin,
+    approval,
+    auth,
+    contract,
+    customer,
+    deal,
+    imports,
+    lead,
+    merge,
+    order,
+    quote,
+    task,
+    ticket,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, customer, lead, task, admin, deal, quote, contract, approval, order):
+# merge before customer: its /customers/duplicates would otherwise be read as a customer id
+for _module in (
+    auth, merge, customer, lead, task, admin, deal, quote, contract, approval, order, ticket,
+    imports,
+):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -28,6 +28,8 @@ from api.pages.base import (
     view,
 )
 from api.pages.deal import customer_business
+from api.pages.merge import merged_away
+from api.pages.ticket import customer_tickets
 from domain import custom_field, customer, follow_up, timeline, user
 from domain.access import Role
 from domain.custom_field import CustomField, FieldType
@@ -411,7 +413,13 @@ def _timeline_text(page: Page, event: timeline.TimelineEventRead, users: Mapping
 @router.get("/customers/{customer_id}")
 async def profile(request: Request, customer_id: str) -> Response:
     async def body(page: Page) -> Response:
-        return await _render_profile(page, record_id(customer_id, "customer_id"))
+        number = record_id(customer_id, "customer_id")
+        try:
+            return await _render_profile(page, number)
+        except NotFound as gone:
+            if "merged_into" not in gone.extra:
+                raise
+            return await merged_away(page, number, gone.extra["merged_into"])
 
     return await view(request, body)
 
@@ -473,6 +481,7 @@ async def _render_profile(
         contact_values=contact_values or {},
         contact_problems=contact_problems or Problems(),
         business=await customer_business(page, customer_id),
+        customer_tickets=await customer_tickets(page, customer_id),
     )
 
 

@@ -63,8 +63,37 @@ async def get(session: AsyncSession, *, actor: Actor, customer_id: int) -> Custo
         select(Customer).where(Customer.id == customer_id, visible(actor))
     )
     if customer is None:
+        survivor = await survivor_of(session, customer_id=customer_id)
+        if survivor is not None and await session.scalar(
+            select(Customer.id).where(Customer.id == survivor, visible(actor))
+        ):
+            raise NotFound(
+                f"customer #{customer_id} was merged into #{survivor}",
+                field="customer_id",
+                merged_into=survivor,
+            )
         raise NotFound("no such customer", field="customer_id")
     return customer
+
+
+async def survivor_of(session: AsyncSession, *, customer_id: int) -> int | None:
+    """The live customer that merges absorbed this one into (merges of merges followed), so an
+    old link still finds it; None unless it was merged."""
+    seen: set[int] = set()
+    current = customer_id
+    while current not in seen:
+        seen.add(current)
+        row = (
+            await session.execute(
+                select(Customer.merged_into_id, Customer.deleted_at).where(Customer.id == current)
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.merged_into_id is None:
+            return current if current != customer_id and row.deleted_at is None else None
+        current = row.merged_into_id
+    return None
 
 
 async def check_visible(
@@ -485,6 +514,16 @@ async def search(
         total_exact=total <= TOTAL_CAP,
         page=query.page,
         size=query.size,
+    )
+
+
+async def listed(session: AsyncSession, *, actor: Actor, query: CustomerQuery) -> Select[Any]:
+    """Every customer the list `query` describes, in its order and unpaged, for an export: the
+    same filters and visibility as `search`, so an export never shows what the list would not."""
+    actor.require_scope(Scope.customers_read)
+    where = await _filters(session, actor=actor, query=query)
+    return _ordered(
+        select(Customer).where(*where, *_tag_clauses(query.tag, for_page=False)), query.sort
     )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, customer, policy, timeline, user
@@ -188,21 +188,21 @@ async def stage_totals(
     }
 
 
-async def search(session: AsyncSession, *, actor: Actor, query: DealQuery) -> DealPage:
-    where = _where(actor, query)
+def listed(*, actor: Actor, query: DealQuery) -> Select[Any]:
+    """Every deal the list `query` describes, in its order and unpaged (an export pages it)."""
     order = {
         "-created_at": (Deal.created_at.desc(), Deal.id.desc()),
         "expected_close_on": (Deal.expected_close_on.is_(None), Deal.expected_close_on, Deal.id),
         "-amount": (Deal.amount.is_(None), Deal.amount.desc(), Deal.id),
         "stage_entered_at": (Deal.stage_entered_at, Deal.id),
     }[query.sort]
-    total = await session.scalar(select(func.count(Deal.id)).where(*where))
+    return select(Deal).where(*_where(actor, query)).order_by(*order)
+
+
+async def search(session: AsyncSession, *, actor: Actor, query: DealQuery) -> DealPage:
+    total = await session.scalar(select(func.count(Deal.id)).where(*_where(actor, query)))
     rows = await session.scalars(
-        select(Deal)
-        .where(*where)
-        .order_by(*order)
-        .offset((query.page - 1) * query.size)
-        .limit(query.size)
+        listed(actor=actor, query=query).offset((query.page - 1) * query.size).limit(query.size)
     )
     return DealPage(
         items=[DealRead.model_validate(r) for r in rows],

@@ -58,6 +58,13 @@ class OrderPlan(BaseModel):
     instalments: list[InstalmentStep]
 
 
+class CustomerMerged(BaseModel):
+    """The signal `customer_merged`: a merge (or its undo) moved the order to this customer."""
+
+    customer_id: int
+    customer_name: str
+
+
 class OrderBooked(BaseModel):
     """How the booking went: booked, refused by the ERP for good, or no ERP configured."""
 
