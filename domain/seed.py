@@ -113,6 +113,9 @@ async def _demo(session) -> list[tuple[str, str]]:
     await policy.publish(session, actor=SYSTEM, kind=policy.PolicyKind.assignment, data={
         "default": {"name": "华东销售部轮询", "target": {"team_id": teams["华东销售部"]}},
     })
+    await policy.publish(session, actor=SYSTEM, kind=policy.PolicyKind.dispatch, data={
+        "default": {"name": "客服中心轮询", "team_id": teams["客服中心"]},
+    })
     await custom_field.create(
         session,
         actor=SYSTEM,
