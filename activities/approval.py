@@ -38,7 +38,6 @@ from domain.approval import (
     StepOpened,
     Subject,
     SubjectFacts,
-    link_token,
 )
 from domain.calendar import BusinessCalendar
 from domain.contract.models import Contract, ContractStatus
@@ -216,7 +215,6 @@ class ApprovalActivities:
         person: User,
         approver_id: int,
         due_at: datetime | None,
-        ttl: timedelta,
         escalated: bool = False,
     ) -> Asked:
         approval = Approval(
@@ -256,7 +254,7 @@ class ApprovalActivities:
             ),
         )
         approval.task_id = todo.id
-        return self._asked(approval, ttl)
+        return self._asked(approval)
 
     async def _existing(
         self, session: AsyncSession, subject: Subject, subject_id: int, round_no: int, step: int
@@ -273,34 +271,17 @@ class ApprovalActivities:
         )
         return list(rows.all())
 
-    def _asked(self, row: Approval, ttl: timedelta) -> Asked:
-        """The row as the workflow tracks it, with a signed one-click link per decision."""
+    @staticmethod
+    def _asked(row: Approval) -> Asked:
+        """The row as the workflow tracks it."""
         assert row.assignee_id is not None and row.task_id is not None
-        key = self.settings.signing_key()
-        expires = datetime.now(tz=ZoneInfo("UTC")) + ttl
-        links = {
-            decision.value: "/approvals/link/"
-            + link_token(
-                key,
-                approval_id=row.id,
-                user_id=row.assignee_id,
-                decision=decision,
-                expires_at=expires,
-            )
-            for decision in ApprovalDecision
-        }
         return Asked(
-            approval_id=row.id,
-            seat=row.seat,
-            assignee_id=row.assignee_id,
-            task_id=row.task_id,
-            links=links,
+            approval_id=row.id, seat=row.seat, assignee_id=row.assignee_id, task_id=row.task_id
         )
 
     @activity.defn(name="approval_open_step")
     async def open_step(self, request: OpenStep) -> StepOpened:
         """One approval row and inbox task per person asked, for every seat of the step."""
-        ttl = timedelta(seconds=request.link_ttl_seconds)
         async with unit(self.sessions) as session:
             existing = await self._existing(
                 session, request.subject, request.subject_id, request.round, request.step
@@ -308,7 +289,7 @@ class ApprovalActivities:
             if existing:
                 # A retry after the commit: the same rows; links are signed afresh.
                 pending = [r for r in existing if r.status == ApprovalStatus.pending.value]
-                return StepOpened(asked=[self._asked(r, ttl) for r in pending])
+                return StepOpened(asked=[self._asked(r) for r in pending])
             row = await self._subject(session, request.subject, request.subject_id)
             owner_id = await self._owner_of(session, row)
             asked: list[Asked] = []
@@ -335,7 +316,6 @@ class ApprovalActivities:
                             person=person,
                             approver_id=approver_id,
                             due_at=request.escalate_at,
-                            ttl=ttl,
                         )
                     )
             return StepOpened(asked=asked)
@@ -343,7 +323,6 @@ class ApprovalActivities:
     @activity.defn(name="approval_escalate")
     async def escalate(self, request: Escalate) -> StepOpened:
         """Offer the waiting seats to each approver's manager (or delegate) as well."""
-        ttl = timedelta(seconds=request.link_ttl_seconds)
         async with unit(self.sessions) as session:
             rows = await self._existing(
                 session, request.subject, request.subject_id, request.round, request.step
@@ -372,7 +351,6 @@ class ApprovalActivities:
                             person=target,
                             approver_id=pending.approver_id or target.id,
                             due_at=None,
-                            ttl=ttl,
                             escalated=True,
                         )
                     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 from activities.chat import RobotKind, post_robot
 from activities.mail import compose, message_id, send_mail
 from domain import notification, task
+from domain.approval import ApprovalDecision, link_token
 from domain.db import transaction
 from domain.notification import (
     Channel,
@@ -81,6 +82,7 @@ class Templates:
     def __init__(self, settings: Settings) -> None:
         self.zone = ZoneInfo(settings.timezone)
         self.base_url = settings.base_url.rstrip("/")
+        self.settings = settings
         common: dict[str, Any] = {
             "loader": FileSystemLoader(TEMPLATES),
             "undefined": StrictUndefined,
@@ -91,6 +93,7 @@ class Templates:
         self.html = Environment(autoescape=True, **common)
         for env in (self.plain, self.html):
             env.filters["when"] = self._when
+            env.globals["approval_link"] = self._approval_link
 
     def mail(self, notice: Notice, locale: str, recipient: str) -> Mail:
         name = f"mail/{locale}/{notice.template}.j2"
@@ -130,6 +133,21 @@ class Templates:
         rendered = env.get_template(name).render(context, part=part)
         rendered = re.sub(r"(?m)^[ \t]+|[ \t]+$", "", re.sub(r"[ \t]{2,}", " ", rendered))
         return re.sub(r"\n{3,}", "\n\n", rendered).strip()
+
+    @pass_context
+    def _approval_link(self, context: Context, decision: str) -> str:
+        """A signed one-click answer for the notice's approval row and its recipient. Signed
+        here, when the mail is made, so the token never enters a workflow's history."""
+        params = context["params"]
+        ttl = timedelta(seconds=int(params.get("link_ttl_seconds") or 7 * 86_400))
+        token = link_token(
+            self.settings.signing_key(),
+            approval_id=int(params["approval_id"]),
+            user_id=int(params["assignee_id"]),
+            decision=ApprovalDecision(decision),
+            expires_at=datetime.now(UTC) + ttl,
+        )
+        return f"{self.base_url}/approvals/link/{token}"
 
     @pass_context
     def _when(self, context: Context, value: str | datetime | None) -> str:

@@ -249,7 +249,6 @@ class OpenStep(BaseModel):
     chain_step: ApprovalStep
     escalate_at: datetime
     """Shown as the due time of the approvers' tasks."""
-    link_ttl_seconds: float
 
 
 class Asked(BaseModel):
@@ -259,8 +258,6 @@ class Asked(BaseModel):
     seat: int
     assignee_id: int
     task_id: int
-    links: dict[str, str] = {}
-    """Signed one-click paths per decision, for the mail."""
 
 
 class StepOpened(BaseModel):
@@ -275,7 +272,6 @@ class Escalate(BaseModel):
     step_name: str
     seats: list[int]
     escalate_to: EscalateTo
-    link_ttl_seconds: float
 
 
 class Decide(BaseModel):

@@ -122,7 +122,6 @@ class ApprovalWorkflow:
                         step=index,
                         chain_step=step,
                         escalate_at=escalate_at,
-                        link_ttl_seconds=plan.link_ttl_seconds,
                     ),
                     **DB_STEP,
                 )
@@ -161,7 +160,6 @@ class ApprovalWorkflow:
                     step_name=name,
                     seats=waiting,
                     escalate_to=to,
-                    link_ttl_seconds=plan.link_ttl_seconds,
                 ),
                 **DB_STEP,
             )
@@ -228,7 +226,12 @@ class ApprovalWorkflow:
             template,
             asked.assignee_id,
             key=f"{self.plan.round if self.plan else 0}.{step}.{asked.approval_id}",
-            extra={f"{name}_path": path for name, path in asked.links.items()},
+            # The mail signs its one-click links itself: no token enters this history.
+            extra={
+                "approval_id": asked.approval_id,
+                "assignee_id": asked.assignee_id,
+                "link_ttl_seconds": int(self.plan.link_ttl_seconds if self.plan else 0),
+            },
             task_id=asked.task_id,
         )
 
@@ -242,7 +245,7 @@ class ApprovalWorkflow:
         recipient: int | None,
         *,
         key: str,
-        extra: dict[str, str],
+        extra: dict[str, str | int],
         task_id: int | None = None,
     ) -> None:
         """In-app (unless the step's own task is the inbox entry), mail and chat; a channel
