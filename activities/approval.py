@@ -39,7 +39,7 @@ from domain.approval import (
     Subject,
     SubjectFacts,
 )
-from domain.calendar import BusinessCalendar
+from domain.calendar import ALWAYS_OPEN, BusinessCalendar
 from domain.contract.models import Contract, ContractStatus
 from domain.contract.rules import ContractPolicy
 from domain.customer.models import Customer
@@ -51,7 +51,6 @@ from domain.quote.models import Quote, QuoteStatus
 from domain.settings import Settings
 from domain.user import User
 
-ALWAYS_OPEN = BusinessCalendar(always_open=True)
 STATUS_OF = {
     ApprovalDecision.approve: ApprovalStatus.approved,
     ApprovalDecision.reject: ApprovalStatus.rejected,

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.unit import unit
 from domain import policy, task, user
 from domain.access import ApproverGroup, Source
-from domain.calendar import BusinessCalendar
+from domain.calendar import ALWAYS_OPEN, BusinessCalendar
 from domain.contract import service as contracts
 from domain.deal import service as deals
 from domain.deal.lifecycle import DealPlan, DealStart, Moved, MoveRequest, People
@@ -27,9 +27,6 @@ from domain.errors import Conflict, Forbidden
 from domain.policy import PolicyKind
 from domain.settings import Settings
 from domain.user import Team, User
-
-ALWAYS_OPEN = BusinessCalendar(always_open=True)
-
 
 
 class DealActivities:

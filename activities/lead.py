@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.unit import unit
 from domain import assignment, audit, customer, policy, timeline
-from domain.access import Actor, Role, Source
+from domain.access import WORKFLOW, Actor, Role
 from domain.calendar import BusinessCalendar
 from domain.db import utcnow
 from domain.deal import Deal
@@ -116,7 +116,7 @@ class LeadActivities:
                 lead.owner_id, lead.assigned_rule = owner_id, rule
                 lead.assigned_at = utcnow()
                 lead.status = LeadStatus.assigned.value
-            actor = Actor(user_id=None, name="workflow", role=Role.admin, source=Source.workflow)
+            actor = WORKFLOW
             audit.record(
                 session,
                 actor=actor,

@@ -114,6 +114,10 @@ class BusinessCalendar(BaseModel):
         return ZoneInfo(self.timezone)
 
 
+ALWAYS_OPEN = BusinessCalendar(always_open=True)
+"""Every hour counts: the calendar of 24×7 SLAs and of limits that ignore business hours."""
+
+
 def is_working_day(cal: BusinessCalendar, day: date) -> bool:
     """Whether `day` (a date in the calendar's zone) has working time.
 

@@ -31,10 +31,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.deal.models import DealStatus
     from domain.deal.rules import Outcome
-    from domain.lead.schemas import Caller
+    from domain.lead.schemas import WORKFLOW_CALLER, Caller
     from domain.notification import Notice
 
-WORKFLOW_CALLER = Caller(user_id=None, name="workflow", role="admin", source="workflow")
 
 
 @workflow.defn(name="Deal")

@@ -18,7 +18,7 @@ from workflows.steps import DB_STEP, notify, refusal, sibling_id, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
-    from domain.calendar import BusinessCalendar, add_business_time
+    from domain.calendar import ALWAYS_OPEN, BusinessCalendar, add_business_time
     from domain.deal.lifecycle import DealStart
     from domain.lead.lifecycle import (
         Action,
@@ -32,11 +32,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.lead.models import LeadStatus, SlaAction
     from domain.lead.rules import SlaStep
-    from domain.lead.schemas import Caller, Transition
+    from domain.lead.schemas import WORKFLOW_CALLER, Transition
     from domain.lead.transitions import TERMINAL, Refused, check
     from domain.notification import Notice
 
-ALWAYS_OPEN = BusinessCalendar(always_open=True)
 
 NOTICE_FOR: dict[SlaAction, str] = {
     SlaAction.notify_owner: "lead.remind_owner",
@@ -189,7 +188,7 @@ class LeadWorkflow:
             TransitionRequest(
                 lead_id=self.lead_id,
                 action=Action.pool,
-                caller=Caller(user_id=None, name="workflow", role="admin", source="workflow"),
+                caller=WORKFLOW_CALLER,
                 note=step,
             )
         )

@@ -19,8 +19,8 @@ from workflows.steps import DB_STEP, NOTIFY, notify, refusal, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.ticket import TicketActivities
-    from domain.calendar import BusinessCalendar, business_time_between
-    from domain.lead.schemas import Caller
+    from domain.calendar import ALWAYS_OPEN, business_time_between
+    from domain.lead.schemas import WORKFLOW_CALLER
     from domain.notification import Notice
     from domain.ticket import sla
     from domain.ticket.lifecycle import (
@@ -40,8 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.ticket.schemas import CustomerReplied, TicketUpdate
     from domain.ticket.transitions import Refused, check
 
-ALWAYS_OPEN = BusinessCalendar(always_open=True)
-SYSTEM = Caller(user_id=None, name="workflow", role="admin", source="workflow")
 
 
 @workflow.defn(name="Ticket")
@@ -189,7 +187,7 @@ class TicketWorkflow:
                     TransitionRequest(
                         ticket_id=self.ticket_id,
                         action=Action.raise_priority,
-                        caller=SYSTEM,
+                        caller=WORKFLOW_CALLER,
                         note=label,
                     )
                 )
@@ -229,7 +227,7 @@ class TicketWorkflow:
                         TransitionRequest(
                             ticket_id=self.ticket_id,
                             action=Action.close,
-                            caller=SYSTEM,
+                            caller=WORKFLOW_CALLER,
                             note="auto-close",
                         )
                     )
@@ -497,7 +495,7 @@ class TicketWorkflow:
                 TransitionRequest(
                     ticket_id=self.ticket_id,
                     action=Action.customer_reply,
-                    caller=SYSTEM,
+                    caller=WORKFLOW_CALLER,
                     comment_id=reply.comment_id,
                 )
             )

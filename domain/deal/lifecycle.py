@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from domain.calendar import BusinessCalendar
+from domain.calendar import ALWAYS_OPEN, BusinessCalendar
 from domain.deal.rules import PipelinePolicy
 from domain.lead.schemas import Caller
 
@@ -35,7 +35,7 @@ class People(BaseModel):
     owner_id: int | None
     manager_id: int | None
     team_id: int | None = None
-    calendar: BusinessCalendar = BusinessCalendar(always_open=True)
+    calendar: BusinessCalendar = ALWAYS_OPEN
 
 
 class Move(BaseModel):

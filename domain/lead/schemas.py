@@ -146,6 +146,10 @@ class Caller(BaseModel):
         )
 
 
+WORKFLOW_CALLER = Caller(user_id=None, name="workflow", role="admin", source="workflow")
+"""A lifecycle acting on its own (a deadline passed, a contract was signed)."""
+
+
 class ContactLogged(Input):
     note: Annotated[str, Field(max_length=2000)] | None = None
 
