@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api.approval import start_approval
-from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep, committed
 from domain.approval import Subject
 from domain.contract import service as contracts
 from domain.contract.models import Contract
@@ -69,5 +69,4 @@ async def submit_contract(
     await start_approval(
         temporal, settings, subject=Subject.contract, subject_id=row.id, by_user_id=actor.user_id
     )
-    async with request.app.state.sessions() as fresh:
-        return ContractRead.model_validate(await fresh.get(Contract, contract_id))
+    return await committed(request, Contract, contract_id, ContractRead)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep, committed
 from domain.deal import service as deals
 from domain.deal.lifecycle import DealStart, Move, Moved
 from domain.deal.models import Deal, DealStatus
@@ -102,6 +102,4 @@ async def move_deal(
         Move(caller=Caller.of(actor), **data.model_dump()),
         result_type=Moved,
     )
-    # Read in a new transaction: the request's snapshot may predate the activity's write.
-    async with request.app.state.sessions() as fresh:
-        return DealRead.model_validate(await fresh.get(Deal, deal_id))
+    return await committed(request, Deal, deal_id, DealRead)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -37,6 +38,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 """Committed when the route function returns, so the response never reports a write that
 then fails to commit."""
+
+
+Read = TypeVar("Read", bound=BaseModel)
+
+
+async def committed(request: Request, model: type[Any], record_id: int, schema: type[Read]) -> Read:
+    """The record as a workflow's activity committed it, read in a transaction of its own: the
+    request's transaction may hold an older snapshot (SQLite) than that activity's write."""
+    async with request.app.state.sessions() as fresh:
+        return schema.model_validate(await fresh.get(model, record_id))
 
 
 async def get_temporal(request: Request) -> Client:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep, committed
 from domain import follow_up, lead, policy
 from domain.access import Actor, Role
 from domain.db import transaction
@@ -114,13 +114,6 @@ async def _handle(
     return temporal.get_workflow_handle(settings.workflow_id("lead", lead_id))
 
 
-async def _after(request: Request, lead_id: int) -> LeadRead:
-    """The lead as the workflow's activity committed it: read in a new transaction, since the
-    request's own may hold an older snapshot (SQLite)."""
-    async with request.app.state.sessions() as fresh:
-        return LeadRead.model_validate(await fresh.get(lead.Lead, lead_id))
-
-
 async def transition(
     request: Request,
     session: AsyncSession,
@@ -136,7 +129,7 @@ async def transition(
     await handle.execute_update(
         update, Transition(caller=Caller.of(actor), **payload), result_type=TransitionResult
     )
-    return await _after(request, lead_id)
+    return await committed(request, lead.Lead, lead_id, LeadRead)
 
 
 @router.post("/api/leads/{lead_id}/contact")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api import approval
-from api.deps import CurrentActor, RecordId, SessionDep, TemporalDep
+from api.deps import CurrentActor, RecordId, SessionDep, TemporalDep, committed
 from domain import task
 from domain.approval import ApprovalDecision
 from domain.errors import Invalid
@@ -65,5 +65,4 @@ async def complete(
         comment=data.comment,
         via="inbox",
     )
-    async with request.app.state.sessions() as fresh:  # the workflow's write, newer snapshot
-        return task.TaskRead.model_validate(await fresh.get(task.Task, task_id))
+    return await committed(request, task.Task, task_id, task.TaskRead)

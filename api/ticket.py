@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep, committed
 from domain import policy
 from domain.access import Actor, Role, Scope
 from domain.errors import Conflict, Invalid, NotFound
@@ -104,12 +104,6 @@ async def get_ticket(ticket_id: RecordId, actor: CurrentActor, session: SessionD
     return TicketRead.model_validate(await service.get(session, actor=actor, ticket_id=ticket_id))
 
 
-async def _after(request: Request, ticket_id: int) -> TicketRead:
-    """The ticket as the workflow's activity committed it (a new snapshot, see api/lead)."""
-    async with request.app.state.sessions() as fresh:
-        return TicketRead.model_validate(await fresh.get(Ticket, ticket_id))
-
-
 async def transition(
     request: Request,
     session: AsyncSession,
@@ -142,7 +136,7 @@ async def transition(
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise refused from None
         raise
-    return await _after(request, ticket_id)
+    return await committed(request, Ticket, ticket_id, TicketRead)
 
 
 @router.get("/api/tickets/{ticket_id}/comments")
