@@ -13,7 +13,9 @@ from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDe
 from domain import follow_up, lead, policy
 from domain.access import Actor, Role
 from domain.db import transaction
+from domain.errors import Conflict
 from domain.lead.lifecycle import LeadStart, TransitionResult
+from domain.lead.models import LeadStatus
 from domain.lead.rules import LeadPolicy
 from domain.lead.schemas import (
     Caller,
@@ -28,6 +30,7 @@ from domain.lead.schemas import (
     Reassign,
     Transition,
 )
+from domain.lead.transitions import TERMINAL
 from domain.policy import PolicyKind
 from domain.settings import Settings
 from workflows.lead import LeadWorkflow
@@ -124,8 +127,19 @@ async def transition(
     update: Any,
     **payload: Any,
 ) -> LeadRead:
-    """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors)."""
-    handle = await _handle(session, temporal, settings, actor, lead_id)
+    """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors).
+
+    A converted or disqualified lead's workflow has ended with it: the 409 its validator would
+    give is answered here.
+    """
+    row = await lead.service.get(session, actor=actor, lead_id=lead_id)
+    if LeadStatus(row.status) in TERMINAL:
+        raise Conflict(
+            f"cannot {update.__name__} a lead that is {row.status}",
+            field="status",
+            current_status=row.status,
+        )
+    handle = temporal.get_workflow_handle(settings.workflow_id("lead", lead_id))
     await handle.execute_update(
         update, Transition(caller=Caller.of(actor), **payload), result_type=TransitionResult
     )

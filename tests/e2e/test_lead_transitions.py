@@ -35,3 +35,19 @@ async def test_invalid_transitions_are_refused_naming_why(
         assert "assigned" in response.json()["detail"][0]["msg"]
     row = await settled(sessions, lead["id"], lambda r: True)
     assert row.status == "assigned" and row.owner_id == team.ids["rep1"]
+
+
+async def test_a_closed_lead_refuses_further_transitions_with_409(
+    worker: Worker, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    team: SalesTeam, admin: dict[str, str],
+) -> None:
+    """Its workflow has ended with it, so the API answers what the validator would have."""
+    lead = (await capture(client, admin, contact_name="王女士", phone="13800138000"))["lead"]
+    await settled(sessions, lead["id"], lambda r: r.owner_id == team.ids["rep1"])
+    closed = await client.post(f"/api/leads/{lead['id']}/disqualify", json={"reason": "无需求"},
+                               headers=team.headers["rep1"])
+    assert closed.status_code == 200, closed.text
+    again = await client.post(f"/api/leads/{lead['id']}/contact", headers=team.headers["rep1"])
+    assert again.status_code == 409, again.text
+    assert again.json()["current_status"] == "disqualified"
+    assert "disqualified" in again.json()["detail"][0]["msg"]
