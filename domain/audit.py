@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.access import Actor
-from domain.db import Base, utcnow
+from domain.db import Base, insert_rows, utcnow
 
 
 class AuditLog(Base):
@@ -49,8 +49,14 @@ class AuditRead(BaseModel):
     changes: dict[str, Any]
 
 
+PLAIN = (str, int, float, type(None))
+"""Values that are their own JSON form (most fields: checked first, for bulk writes)."""
+
+
 def _plain(value: Any) -> Any:
     """JSON-safe form of a field value, so the log is readable without the model."""
+    if type(value) in PLAIN:
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
@@ -69,11 +75,38 @@ def _plain(value: Any) -> Any:
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """Only the fields that changed, each as [before, after]."""
     changed = {}
-    for key in before.keys() | after.keys():
+    for key in sorted(before.keys() | after.keys()):
         old, new = _plain(before.get(key)), _plain(after.get(key))
         if old != new:
             changed[key] = [old, new]
-    return dict(sorted(changed.items()))
+    return changed
+
+
+def entry(
+    *,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    note: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of one entry: the fields that changed, and the note that says why."""
+    changes: dict[str, Any] = diff(before or {}, after or {})
+    if note:
+        changes["_note"] = _plain(note)
+    return {
+        "at": utcnow(),
+        "actor_id": actor.user_id,
+        "actor_name": actor.name,
+        "api_key_id": actor.api_key_id,
+        "source": actor.source.value,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "changes": changes,
+    }
 
 
 def record(
@@ -88,21 +121,16 @@ def record(
     note: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Add an entry to the caller's session; it commits or rolls back with the change itself."""
-    changes: dict[str, Any] = diff(before or {}, after or {})
-    if note:
-        changes["_note"] = _plain(note)
-    entry = AuditLog(
-        actor_id=actor.user_id,
-        actor_name=actor.name,
-        api_key_id=actor.api_key_id,
-        source=actor.source.value,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        changes=changes,
-    )
-    session.add(entry)
-    return entry
+    log = AuditLog(**entry(actor=actor, action=action, entity=entity, entity_id=entity_id,
+                           before=before, after=after, note=note))
+    session.add(log)
+    return log
+
+
+async def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """Insert `entry` rows in one statement, in the caller's transaction (bulk writes)."""
+    if entries:
+        await insert_rows(session, AuditLog.__table__, entries)
 
 
 async def history(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.access import Actor
-from domain.db import Base, utcnow
+from domain.db import Base, insert_rows, utcnow
 
 
 class TimelineEvent(Base):
@@ -52,6 +52,30 @@ class TimelinePage(BaseModel):
     size: int
 
 
+def event(
+    *,
+    customer_id: int,
+    kind: str,
+    summary: str,
+    actor: Actor,
+    at: datetime | None = None,
+    detail: dict[str, Any] | None = None,
+    ref: tuple[str, int] | None = None,
+) -> dict[str, Any]:
+    """The columns of one event."""
+    return {
+        "customer_id": customer_id,
+        "at": at or utcnow(),
+        "kind": kind,
+        "summary": summary[:500],
+        "detail": detail or {},
+        "ref_entity": ref[0] if ref else None,
+        "ref_id": ref[1] if ref else None,
+        "actor_id": actor.user_id,
+        "actor_name": actor.name,
+    }
+
+
 def add(
     session: AsyncSession,
     *,
@@ -64,19 +88,16 @@ def add(
     ref: tuple[str, int] | None = None,
 ) -> TimelineEvent:
     """Add an event in the caller's transaction, so it exists exactly when the change does."""
-    event = TimelineEvent(
-        customer_id=customer_id,
-        at=at or utcnow(),
-        kind=kind,
-        summary=summary[:500],
-        detail=detail or {},
-        ref_entity=ref[0] if ref else None,
-        ref_id=ref[1] if ref else None,
-        actor_id=actor.user_id,
-        actor_name=actor.name,
-    )
-    session.add(event)
-    return event
+    added = TimelineEvent(**event(customer_id=customer_id, kind=kind, summary=summary,
+                                  actor=actor, at=at, detail=detail, ref=ref))
+    session.add(added)
+    return added
+
+
+async def add_many(session: AsyncSession, events: list[dict[str, Any]]) -> None:
+    """Insert `event` rows in one statement, in the caller's transaction (bulk writes)."""
+    if events:
+        await insert_rows(session, TimelineEvent.__table__, events)
 
 
 async def page(

@@ -274,9 +274,13 @@ def _snapshot(customer: Customer) -> dict[str, Any]:
     )
 
 
+def clean_tags(tags: list[str]) -> list[str]:
+    """Tags as every write stores them: trimmed, distinct, sorted, no empty ones."""
+    return sorted({normalize.text(t) or "" for t in tags} - {""})
+
+
 def _set_tags(customer: Customer, tags: list[str]) -> None:
-    wanted = sorted({normalize.text(t) or "" for t in tags} - {""})
-    customer.tag_rows = [CustomerTag(tag=t) for t in wanted]
+    customer.tag_rows = [CustomerTag(tag=t) for t in clean_tags(tags)]
 
 
 async def create(
