@@ -7,11 +7,10 @@ threshold). Lookups go to the database once per chunk, not once per row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from rapidfuzz import fuzz, process
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +21,7 @@ from domain.follow_up import FollowUp
 from domain.imports.columns import Entity
 from domain.imports.history import event_key
 from domain.imports.leads import KEYS as LEAD_KEYS
+from domain.imports.name_index import NameIndex, RecordId
 from domain.imports.rows import Checked, fold_name
 from domain.lead.models import Lead
 from domain.purchase import Purchase
@@ -36,30 +36,6 @@ CUSTOMER_KEYS = {
     "name": Customer.name_key,
 }
 CONTACT_KEYS = {"mobile": Contact.mobile, "email": Contact.email}
-
-
-def _digits(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
-
-
-def similar(
-    name_key: str, names: Sequence[str], threshold: float, *, limit: int | None = 5
-) -> list[tuple[int, float]]:
-    """Positions in `names` of folded company names nearly `name_key`, best first, with their
-    rapidfuzz ratio. Names that differ in their numbers (3号店 and 5号店, 第一 and 第二 aside)
-    are different companies, never similar. Imports and the duplicate review share this rule."""
-    digits = _digits(name_key)
-    return [
-        (position, score)
-        for _name, score, position in process.extract(
-            name_key, names, scorer=fuzz.ratio, score_cutoff=threshold, limit=limit
-        )
-        if _digits(names[position]) == digits
-    ]
-
-
-RecordId = int
-"""A database id; negative for a record an earlier row of this file would create (dry run)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +65,10 @@ class Index:
         self.threshold = threshold
         self.keys: dict[tuple[str, str], RecordId] = {}
         self.asked: set[tuple[str, str]] = set()
-        self.names: dict[str, list[tuple[str, RecordId]]] = {}
+        self.names: dict[str, NameIndex] = {}
+        """Folded company names by their first characters, loaded once per prefix."""
+        self.named: dict[RecordId, tuple[NameIndex, int]] = {}
+        """Where a record an earlier row would create sits among the names (for `rebind`)."""
         self.customers: dict[tuple[str, str], RecordId | None] = {}
         """Contacts: the company a reference names; None when none or several."""
 
@@ -188,7 +167,7 @@ class Index:
             for reference, record_id in (await session.execute(query)).all():
                 self.keys.setdefault((f"{customer_id}:reference", reference), record_id)
 
-    async def _names_with(self, session: AsyncSession, prefix: str) -> list[tuple[str, RecordId]]:
+    async def _names_with(self, session: AsyncSession, prefix: str) -> NameIndex:
         if prefix not in self.names:
             rows = await session.execute(
                 select(Customer.name_key, Customer.id).where(
@@ -197,7 +176,9 @@ class Index:
                     Customer.name_key.startswith(prefix, autoescape=True),
                 )
             )
-            self.names[prefix] = [(name, record_id) for name, record_id in rows.all()]
+            names = self.names[prefix] = NameIndex()
+            for name, record_id in rows.all():
+                names.add(name, record_id)
         return self.names[prefix]
 
     async def match(
@@ -228,11 +209,13 @@ class Index:
         """A company whose folded name is nearly this one. Names that differ in their numbers
         (3号店 and 5号店, 第一 and 第二 aside) are different companies, never similar."""
         names = await self._names_with(session, name_key[:FUZZY_PREFIX])
-        if not names:
-            return None
-        for position, score in similar(name_key, [n for n, _ in names], self.threshold):
-            return Match(names[position][1], f"name ~{score:.0f}%")
-        return None
+        found = names.best(name_key, self.threshold)
+        return None if found is None else Match(found[0], f"name ~{found[1]:.0f}%")
+
+    @staticmethod
+    def _company(checked: Checked) -> str | None:
+        record = checked.record
+        return record["name_key"] if record and record["kind"] == Kind.company.value else None
 
     def remember(
         self, checked: Checked, record_id: RecordId, customer_id: int | None = None
@@ -240,14 +223,10 @@ class Index:
         """Later rows with these keys are this record."""
         for scoped in self._scoped(checked, customer_id):
             self.keys.setdefault(scoped, record_id)
-        if self.entity is Entity.customers and checked.record and (
-            checked.record["kind"] == Kind.company.value
-        ):
-            name_key = checked.record["name_key"]
-            prefix = name_key[:FUZZY_PREFIX]
-            if prefix in self.names:
-                self.names[prefix].append((name_key, record_id))
-
+        name_key = self._company(checked) if self.entity is Entity.customers else None
+        names = self.names.get(name_key[:FUZZY_PREFIX]) if name_key else None
+        if name_key and names is not None:
+            self.named[record_id] = (names, names.add(name_key, record_id))
 
     def rebind(
         self, checked: Checked, temporary: RecordId, record_id: RecordId,
@@ -257,13 +236,9 @@ class Index:
         for scoped in self._scoped(checked, customer_id):
             if self.keys.get(scoped) == temporary:
                 self.keys[scoped] = record_id
-        if self.entity is Entity.customers and checked.record and (
-            checked.record["kind"] == Kind.company.value
-        ):
-            names = self.names.get(checked.record["name_key"][:FUZZY_PREFIX], [])
-            for position, (name, known) in enumerate(names):
-                if known == temporary:
-                    names[position] = (name, record_id)
+        if temporary in self.named:
+            names, position = self.named.pop(temporary)
+            names.ids[position] = record_id
 
 
 async def resolve_customers(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -81,7 +82,7 @@ class Context:
     def custom_entity(self) -> str:
         return FIELD_ENTITY[self.entity]
 
-    @property
+    @cached_property
     def choices(self) -> dict[str, dict[str, str]]:
         return cells.choices_of(self.entity.value)
 

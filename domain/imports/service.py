@@ -11,7 +11,7 @@ records the first import made (same keys as the duplicate guard), so it creates 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,18 +20,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import audit, timeline
+from domain import audit
 from domain.access import Actor, Role, Source
-from domain.customer import Contact, Customer
-from domain.customer.service import set_tags, snapshot
-from domain.db import transaction, utcnow
+from domain.db import insert_rows, transaction, utcnow
 from domain.errors import Conflict, Invalid, NotFound
-from domain.imports import columns, history, leads, rows, template
+from domain.imports import bulk, columns, history, judged, leads, rows, template
+from domain.imports.bulk import Tally
 from domain.imports.columns import Entity
 from domain.imports.dedupe import (
     Ambiguous,
     Index,
-    Match,
     resolve_any_customers,
     resolve_customers,
 )
@@ -64,6 +62,8 @@ WRITERS = {
     Entity.purchases: history.write_purchase,
 }
 """Entities written row by row through their own service; a matching row is never merged."""
+BULK = {Entity.customers: bulk.CUSTOMERS, Entity.contacts: bulk.CONTACTS}
+"""Entities written a chunk at a time (domain.imports.bulk); a matching row merges."""
 REF_COLUMN = {"credit_code": "customer_credit_code", "phone": "customer_phone",
               "name": "customer"}
 """The column a history row named its customer in, by how it named it."""
@@ -95,21 +95,16 @@ def file_path(settings: Settings, imp: Import) -> Path:
 # --- upload and options ---------------------------------------------------------------------
 
 
-def _header(workbook: Workbook, sheet: str, known: list[columns.Column]) -> tuple[int, list[str]]:
-    """The row (among the first few non-blank ones) naming the most fields, and its cells."""
+def _header(top: list[tuple[int, list[Cell]]], sheet: str, known: list[columns.Column]
+            ) -> tuple[int, list[str]]:
+    """The row among the first non-blank ones naming the most fields, and its cells."""
     best: tuple[int, int, list[str]] = (0, 0, [])
-    seen = 0
-    for number, cells in workbook.rows(sheet):
-        if all(is_blank(c) for c in cells):
-            continue
+    for number, cells in top:
         headers = [(rows.cells.text(c) or "") for c in cells]
         hits = len(columns.suggest(headers, known))
         if hits > best[0]:
             best = (hits, number, headers)
-        seen += 1
-        if seen >= HEADER_SCAN:
-            break
-    if seen == 0:
+    if not top:
         raise Invalid(f"sheet {sheet} is empty", field="sheet")
     if best[0] == 0:
         examples = ", ".join(f"{c.zh}/{c.en}" for c in known[:4])
@@ -120,14 +115,6 @@ def _header(workbook: Workbook, sheet: str, known: list[columns.Column]) -> tupl
     return best[1], best[2]
 
 
-def _count(workbook: Workbook, sheet: str, header_row: int) -> int:
-    return sum(
-        1
-        for number, cells in workbook.rows(sheet)
-        if number > header_row and not all(is_blank(c) for c in cells)
-    )
-
-
 async def known_columns(session: AsyncSession, entity: Entity) -> list[columns.Column]:
     """The columns an import of `entity` can map to: built-in ones and active custom fields."""
     return columns.columns_of(entity, await rows.definitions(session, entity))
@@ -136,9 +123,18 @@ async def known_columns(session: AsyncSession, entity: Entity) -> list[columns.C
 def _layout(
     workbook: Workbook, sheet: str | None, known: list[columns.Column]
 ) -> tuple[str, int, list[str], int]:
+    """The sheet's name, header row and headers, and how many non-blank rows lie under it:
+    one pass over the sheet (the header is among its first non-blank rows)."""
     name = workbook.sheet(sheet)
-    header_row, headers = _header(workbook, name, known)
-    total = _count(workbook, name, header_row)
+    top: list[tuple[int, list[Cell]]] = []
+    filled = 0
+    for number, cells in workbook.rows(name):
+        if any(not is_blank(c) for c in cells):
+            filled += 1
+            if len(top) < HEADER_SCAN:
+                top.append((number, cells))
+    header_row, headers = _header(top, name, known)
+    total = filled - sum(1 for number, _ in top if number <= header_row)
     if total == 0:
         raise Invalid(f"sheet {name} has a header but no rows under it", field="sheet")
     return name, header_row, headers, total
@@ -364,11 +360,17 @@ class Pass:
     """Contacts: the company each reference names."""
 
 
-async def _judge(session: AsyncSession, state: Pass, chunk: list[tuple[int, dict[str, Cell]]]
-                 ) -> list[tuple[Checked, int | None]]:
-    """Check a chunk's rows and find each contact's company: [(row, customer id)]."""
+async def _check_rows(session: AsyncSession, state: Pass,
+                      chunk: list[tuple[int, dict[str, Cell]]]) -> list[Checked]:
+    """Judge a chunk's rows by the rules a write applies (no lookups of other records)."""
     checker = CHECKERS[state.ctx.entity]
-    checked = [await checker(session, state.ctx, number, raw) for number, raw in chunk]
+    return [await checker(session, state.ctx, number, raw) for number, raw in chunk]
+
+
+async def _resolve(session: AsyncSession, state: Pass, checked: list[Checked]
+                   ) -> list[tuple[Checked, int | None]]:
+    """Find each judged row's customer (contacts, history) and fetch the keys the chunk's
+    rows may match: [(row, customer id)]."""
     owners: dict[int, int] = {}
     if state.ctx.entity in columns.HISTORY:
         await resolve_any_customers(session, (c for c in checked if c.valid), state.customers)
@@ -434,12 +436,15 @@ async def check(
         imp.status = Status.checking.value
         imp.checked_rows = imp.new_rows = imp.matched_rows = imp.invalid_rows = 0
     workbook = open_file(settings, imp)
+    recorder = judged.Recorder(file_path(settings, imp), imp)
     counts = {"new": 0, "matched": 0, "invalid": 0, "checked": 0}
     try:
         for chunk in _chunks(_raw_rows(workbook, imp, 0), settings.import_chunk_rows):
             async with transaction(sessions) as session:
                 problems: list[Problem] = []
-                for checked, customer_id in await _judge(session, state, chunk):
+                rows_checked = await _check_rows(session, state, chunk)
+                recorder.add(rows_checked)
+                for checked, customer_id in await _resolve(session, state, rows_checked):
                     counts["checked"] += 1
                     if not checked.valid:
                         counts["invalid"] += 1
@@ -461,10 +466,15 @@ async def check(
                 await _progress(session, imp.id, checked_rows=counts["checked"])
             heartbeat(counts["checked"])
             if stop():
+                recorder.abandon()
                 return CheckSummary(total_rows=counts["checked"], new_rows=counts["new"],
                                     matched_rows=counts["matched"],
                                     invalid_rows=counts["invalid"],
                                     all_or_nothing=imp.all_or_nothing)
+        recorder.complete()
+    except BaseException:
+        recorder.abandon()
+        raise
     finally:
         workbook.close()
     async with transaction(sessions) as session:
@@ -499,207 +509,62 @@ async def _progress(session: AsyncSession, import_id: int, **values: int) -> Non
 # --- writing --------------------------------------------------------------------------------
 
 
-@dataclass
-class Tally:
-    outcomes: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    errors: int = 0
-
-    def add(self, import_id: int, row: int, outcome: Outcome, entity_id: int | None = None,
-            by: str | None = None) -> None:
-        self.outcomes.append({"import_id": import_id, "row": row, "outcome": outcome.value,
-                              "entity_id": entity_id, "matched_by": by})
-        if outcome is Outcome.created:
-            self.created += 1
-        elif outcome is Outcome.updated:
-            self.updated += 1
-        elif outcome in (Outcome.skipped, Outcome.unchanged):
-            self.skipped += 1
-        else:
-            self.errors += 1
-
-
-def _merged(current: Any, new: Any, strategy: Strategy) -> Any:
-    empty = current is None or current == "" or current == [] or current == {}
-    return new if strategy is Strategy.overwrite or empty else current
-
-
-def _merge_into(record_obj: Any, fields: dict[str, Any], custom: dict[str, Any],
-                strategy: Strategy) -> None:
-    """Apply a matched row to its record: fill empty fields only, or overwrite what the row
-    gives. A blank cell never clears a stored value."""
-    for key, value in fields.items():
-        if key in ("kind", "name_key", "stage") and strategy is Strategy.fill_empty:
-            continue
-        if key == "kind":
-            continue
-        setattr(record_obj, key, _merged(getattr(record_obj, key), value, strategy))
-    if custom:
-        existing = dict(record_obj.custom or {})
-        if strategy is Strategy.overwrite:
-            record_obj.custom = {**existing, **custom}
-        else:
-            record_obj.custom = {**custom, **existing}
-
-
-async def _apply_customer(
-    session: AsyncSession, state: Pass, actor: Actor, strategy: Strategy, checked: Checked,
-    found: Match, tally: Tally, pending: dict[int, Customer],
-) -> None:
-    imp = state.imp
-    assert checked.record is not None
-    target = pending.get(found.record_id) or await session.get(Customer, found.record_id)
-    if target is None:
-        tally.add(imp.id, checked.row, Outcome.invalid)
-        tally.problems.append(Problem(checked.row, None, None, "the matched record is gone"))
-        return
-    if target.kind != checked.record["kind"]:
-        tally.add(imp.id, checked.row, Outcome.invalid)
-        tally.problems.append(Problem(
-            checked.row, state.ctx.header("kind"), checked.record["kind"],
-            f"matches #{target.id or 'an earlier row'} by {found.by}, a {target.kind} customer",
-        ))
-        return
-    if strategy is Strategy.skip:
-        tally.add(imp.id, checked.row, Outcome.skipped, target.id, found.by)
-        return
-    if target.id is None:  # an earlier row of this chunk made it: merge in memory
-        _merge_into(target, checked.record, checked.custom, strategy)
-        tally.add(imp.id, checked.row, Outcome.unchanged, None, found.by)
-        return
-    before = snapshot(target)
-    _merge_into(target, checked.record, checked.custom, strategy)
-    if checked.tags and (strategy is Strategy.overwrite or not target.tags):
-        set_tags(target, checked.tags)
-    await session.flush()
-    after = snapshot(target)
-    if audit.diff(before, after):
-        target.updated_at = utcnow()
-        audit.record(session, actor=actor, action="update", entity="customer",
-                     entity_id=target.id, before=before, after=after,
-                     note={"import_id": imp.id, "row": checked.row})
-        tally.add(imp.id, checked.row, Outcome.updated, target.id, found.by)
-    else:
-        tally.add(imp.id, checked.row, Outcome.unchanged, target.id, found.by)
-
-
-async def _apply_contact(
-    session: AsyncSession, state: Pass, actor: Actor, strategy: Strategy, checked: Checked,
-    found: Match, tally: Tally, pending: dict[int, Contact],
-) -> None:
-    imp = state.imp
-    assert checked.record is not None
-    target = pending.get(found.record_id) or await session.get(Contact, found.record_id)
-    if target is None or strategy is Strategy.skip:
-        tally.add(imp.id, checked.row, Outcome.skipped, found.record_id, found.by)
-        return
-    if target.id is None:
-        _merge_into(target, checked.record, checked.custom, strategy)
-        tally.add(imp.id, checked.row, Outcome.unchanged, None, found.by)
-        return
-    before = {k: getattr(target, k) for k in (*checked.record, "custom")}
-    _merge_into(target, checked.record, checked.custom, strategy)
-    after = {k: getattr(target, k) for k in before}
-    if audit.diff(before, after):
-        target.updated_at = utcnow()
-        audit.record(session, actor=actor, action="update", entity="contact",
-                     entity_id=target.id, before=before, after=after,
-                     note={"import_id": imp.id, "row": checked.row})
-        tally.add(imp.id, checked.row, Outcome.updated, target.id, found.by)
-    else:
-        tally.add(imp.id, checked.row, Outcome.unchanged, target.id, found.by)
-
-
-def _new_record(state: Pass, checked: Checked, customer_id: int | None) -> Any:
-    assert checked.record is not None
-    if state.ctx.entity is Entity.customers:
-        made = Customer(**checked.record, custom=checked.custom)
-        set_tags(made, checked.tags or [])
-        return made
-    return Contact(**checked.record, customer_id=customer_id, custom=checked.custom)
-
-
-def _record_created(session: AsyncSession, state: Pass, actor: Actor, checked: Checked,
-                    made: Any) -> None:
-    note = {"import_id": state.imp.id, "row": checked.row}
-    if isinstance(made, Customer):
-        audit.record(session, actor=actor, action="create", entity="customer",
-                     entity_id=made.id, after=checked.record, note=note)
-        timeline.add(session, customer_id=made.id, kind="customer.created", actor=actor,
-                     summary=made.name, ref=("customer", made.id),
-                     detail={"import_id": state.imp.id})
-    else:
-        audit.record(session, actor=actor, action="create", entity="contact",
-                     entity_id=made.id, after=checked.record, note=note)
-        timeline.add(session, customer_id=made.customer_id, kind="contact.added", actor=actor,
-                     summary=made.name, ref=("contact", made.id),
-                     detail={"import_id": state.imp.id})
-
-
-async def _load_matched(session: AsyncSession, state: Pass, record_ids: list[int]) -> None:
-    """The records a chunk's rows match, in one query per 500 instead of one each: the
-    session's identity map then answers each row's `session.get`."""
-    model = Customer if state.ctx.entity is Entity.customers else Contact
-    wanted = sorted({i for i in record_ids if i > 0})
-    for start in range(0, len(wanted), 500):
-        await session.execute(select(model).where(model.id.in_(wanted[start : start + 500])))
-
-
 async def _write_chunk(
-    session: AsyncSession, state: Pass, actor: Actor, chunk: list[tuple[int, dict[str, Cell]]],
+    session: AsyncSession, state: Pass, actor: Actor, rows: list[Checked]
 ) -> Tally:
-    """Write one chunk in the caller's transaction; returns what each row did."""
+    """Write one chunk of judged rows in the caller's transaction; returns what each row did."""
     imp, index = state.imp, state.index
-    strategy = Strategy(imp.strategy)
-    tally = Tally()
-    pending: dict[int, Any] = {}
-    made: list[tuple[Checked, Any, int | None]] = []
-    matched: list[tuple[Checked, Match]] = []
-    apply = _apply_customer if state.ctx.entity is Entity.customers else _apply_contact
-    writer = WRITERS.get(state.ctx.entity)
-    for checked, customer_id in await _judge(session, state, chunk):
+    resolved = await _resolve(session, state, rows)
+    target = BULK.get(state.ctx.entity)
+    if target is not None:
+        return await bulk.write_chunk(
+            session, target=target, ctx=state.ctx, index=index, actor=actor, import_id=imp.id,
+            strategy=Strategy(imp.strategy), rows=resolved,
+        )
+    writer = WRITERS[state.ctx.entity]
+    tally = Tally(imp.id)
+    for checked, customer_id in resolved:
         if not checked.valid:
-            tally.add(imp.id, checked.row, Outcome.invalid)
+            tally.add(checked.row, Outcome.invalid)
             tally.problems.extend(checked.problems)
             continue
         try:
             found = await index.match(session, checked, customer_id)
         except Ambiguous as exc:
-            tally.add(imp.id, checked.row, Outcome.invalid)
-            tally.problems.append(Problem(checked.row, None, None, str(exc)))
+            tally.refuse(checked.row, Problem(checked.row, None, None, str(exc)))
             continue
-        if found is not None and writer is not None:  # history and leads are never merged into
-            tally.add(imp.id, checked.row, Outcome.skipped, found.record_id, found.by)
+        if found is not None:  # history and leads are never merged into
+            tally.add(checked.row, Outcome.skipped, found.record_id, found.by)
             continue
-        if found is not None:
-            matched.append((checked, found))
-            continue
-        if writer is not None:  # written one by one through their own service
-            record_id = await writer(
-                session, actor=actor, checked=checked, customer_id=customer_id,
-                import_id=imp.id, fuzzy_threshold=index.threshold,
-            )
-            index.remember(checked, record_id, customer_id)
-            tally.add(imp.id, checked.row, Outcome.created, record_id)
-            continue
-        record = _new_record(state, checked, customer_id)
-        session.add(record)
-        pending[-checked.row] = record
-        index.remember(checked, -checked.row, customer_id)
-        made.append((checked, record, customer_id))
-    await _load_matched(session, state, [found.record_id for _, found in matched])
-    for checked, found in matched:  # in row order, after the new records they may name
-        await apply(session, state, actor, strategy, checked, found, tally, pending)
-    await session.flush()
-    for checked, record, customer_id in made:
-        index.rebind(checked, -checked.row, record.id, customer_id)
-        _record_created(session, state, actor, checked, record)
-        tally.add(imp.id, checked.row, Outcome.created, record.id)
-    tally.outcomes.sort(key=lambda o: o["row"])
+        record_id = await writer(
+            session, actor=actor, checked=checked, customer_id=customer_id,
+            import_id=imp.id, fuzzy_threshold=index.threshold,
+        )
+        index.remember(checked, record_id, customer_id)
+        tally.add(checked.row, Outcome.created, record_id)
     return tally
+
+
+async def _judged_chunks(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, state: Pass, after_row: int
+) -> AsyncIterator[list[Checked]]:
+    """The rows after `after_row`, judged, a chunk at a time: as the dry run judged them, or
+    judged now when the dry run's judgement is missing or was made under other options."""
+    imp = state.imp
+    size = settings.import_chunk_rows
+    kept = judged.rows_after(file_path(settings, imp), imp, after_row)
+    if kept is not None:
+        for chunk in _chunks(kept, size):
+            yield chunk
+        return
+    workbook = open_file(settings, imp)
+    try:
+        for raw in _chunks(_raw_rows(workbook, imp, after_row), size):
+            async with sessions() as session:
+                rows_checked = await _check_rows(session, state, raw)
+            yield rows_checked
+    finally:
+        workbook.close()
 
 
 async def write(
@@ -720,37 +585,34 @@ async def write(
         actor = _actor(imp, user)
     if imp.all_or_nothing:
         async with transaction(sessions) as session:
-            return await _write_all(session, state, actor, settings, heartbeat)
+            return await _write_all(session, sessions, state, actor, settings, heartbeat)
     return await _write_chunks(sessions, state, actor, settings, heartbeat, stop)
 
 
 async def _write_all(
-    session: AsyncSession, state: Pass, actor: Actor, settings: Settings, heartbeat: Heartbeat
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], state: Pass,
+    actor: Actor, settings: Settings, heartbeat: Heartbeat,
 ) -> WriteProgress:
     imp = state.imp
-    total = Tally()
-    done = 0
-    workbook = open_file(settings, imp)
-    try:
-        for chunk in _chunks(_raw_rows(workbook, imp, 0), settings.import_chunk_rows):
-            tally = await _write_chunk(session, state, actor, chunk)
-            if tally.problems:
-                first = tally.problems[0]
-                raise Invalid(
-                    f"row {first.row}: {first.message} — the import is all-or-nothing, so "
-                    "nothing was written",
-                    field="file",
-                )
-            await _save_tally(session, imp.id, tally)
-            total.created += tally.created
-            total.updated += tally.updated
-            total.skipped += tally.skipped
-            done += len(chunk)
-            heartbeat(done)
-            last = chunk[-1][0]
-    finally:
-        workbook.close()
-    await _progress(session, imp.id, done_rows=done, resume_after_row=last if done else 0,
+    total = Tally(imp.id)
+    done = last = 0
+    async for chunk in _judged_chunks(sessions, settings, state, 0):
+        tally = await _write_chunk(session, state, actor, chunk)
+        if tally.problems:
+            first = tally.problems[0]
+            raise Invalid(
+                f"row {first.row}: {first.message} — the import is all-or-nothing, so "
+                "nothing was written",
+                field="file",
+            )
+        await _save_tally(session, tally)
+        total.created += tally.created
+        total.updated += tally.updated
+        total.skipped += tally.skipped
+        done += len(chunk)
+        last = chunk[-1].row
+        heartbeat(done)
+    await _progress(session, imp.id, done_rows=done, resume_after_row=last,
                     created_count=total.created, updated_count=total.updated,
                     skipped_count=total.skipped)
     return WriteProgress(done=True, done_rows=done)
@@ -765,33 +627,27 @@ async def _write_chunks(
     counts = {"created_count": imp.created_count, "updated_count": imp.updated_count,
               "skipped_count": imp.skipped_count, "error_count": imp.error_count}
     started = time.monotonic()
-    workbook = open_file(settings, imp)
-    try:
-        for chunk in _chunks(_raw_rows(workbook, imp, imp.resume_after_row),
-                             settings.import_chunk_rows):
-            async with transaction(sessions) as session:
-                tally = await _write_chunk(session, state, actor, chunk)
-                await _save_tally(session, imp.id, tally)
-                done += len(chunk)
-                counts["created_count"] += tally.created
-                counts["updated_count"] += tally.updated
-                counts["skipped_count"] += tally.skipped
-                counts["error_count"] += tally.errors
-                await _progress(session, imp.id, done_rows=done, resume_after_row=chunk[-1][0],
-                                **counts)
-            heartbeat(done)
-            if stop() or time.monotonic() - started > WRITE_BUDGET_SECONDS:
-                return WriteProgress(done=False, done_rows=done)
-    finally:
-        workbook.close()
+    async for chunk in _judged_chunks(sessions, settings, state, imp.resume_after_row):
+        async with transaction(sessions) as session:
+            tally = await _write_chunk(session, state, actor, chunk)
+            await _save_tally(session, tally)
+            done += len(chunk)
+            counts["created_count"] += tally.created
+            counts["updated_count"] += tally.updated
+            counts["skipped_count"] += tally.skipped
+            counts["error_count"] += tally.errors
+            await _progress(session, imp.id, done_rows=done, resume_after_row=chunk[-1].row,
+                            **counts)
+        heartbeat(done)
+        if stop() or time.monotonic() - started > WRITE_BUDGET_SECONDS:
+            return WriteProgress(done=False, done_rows=done)
     return WriteProgress(done=True, done_rows=done)
 
 
-async def _save_tally(session: AsyncSession, import_id: int, tally: Tally) -> None:
-    if tally.outcomes:
-        await session.execute(insert(ImportRow), tally.outcomes)
-    if tally.problems:
-        await session.execute(insert(ImportProblem), _problem_rows(import_id, tally.problems))
+async def _save_tally(session: AsyncSession, tally: Tally) -> None:
+    await insert_rows(session, ImportRow.__table__, tally.outcomes)
+    await insert_rows(session, ImportProblem.__table__,
+                      _problem_rows(tally.import_id, tally.problems))
 
 
 async def finish(

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import customer
 from domain.access import Actor, Scope
 from domain.customer import Customer, Kind
-from domain.imports.dedupe import FUZZY_PREFIX, similar
+from domain.imports.dedupe import FUZZY_PREFIX
+from domain.imports.name_index import similar
 from domain.merge.models import DuplicateGroup, DuplicatePage, Key, Member, Reason
 
 RANK = {key: rank for rank, key in enumerate(Key)}

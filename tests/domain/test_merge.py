@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from domain.imports.dedupe import FUZZY_PREFIX, similar
+from domain.imports.dedupe import FUZZY_PREFIX
+from domain.imports.name_index import similar
 from domain.merge.duplicates import similar_pairs
 
 
