@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Numeric, Table, event, func, insert, select
+from sqlalchemy import JSON, DateTime, Numeric, Table, event, func, insert, select, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -154,3 +156,20 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
         for offset, position in enumerate(positions, start=1 - len(positions)):
             ids[position] = last + offset
     return ids
+
+
+async def refresh_statistics(sessions: async_sessionmaker[AsyncSession], table: str) -> None:
+    """Have PostgreSQL re-read a table's statistics (SQLite needs none).
+
+    The planner picks index or sequential scans by them; a table a bulk write grows from a few
+    rows to many keeps the small table's plans until autovacuum's next analyze, minutes later,
+    and each lookup of the write then scans the whole table. A role that may not analyze the
+    table leaves it to autovacuum."""
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        try:
+            async with session.begin():
+                await session.execute(text(f'ANALYZE "{table}"'))
+        except DBAPIError as refused:
+            logging.getLogger(__name__).warning("cannot analyze %s: %s", table, refused.orig)

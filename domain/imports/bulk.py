@@ -140,11 +140,12 @@ class Chunk:
 
     target: Target
     new: list[tuple[Checked, dict[str, Any]]] = field(default_factory=list)
-    matched: list[tuple[Checked, Match]] = field(default_factory=list)
+    matched: list[tuple[Checked, Match, int | None]] = field(default_factory=list)
+    """Rows matching a record, with the company a contact row names."""
     pending: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Temporary id (minus the row) → values of a record this chunk creates."""
-    joined: list[tuple[int, int]] = field(default_factory=list)
-    """(row, temporary id) of rows merged into a record this chunk creates."""
+    joined: list[tuple[Checked, int | None, int]] = field(default_factory=list)
+    """Rows merged into a record this chunk creates: (row, its company, temporary id)."""
 
 
 async def _stored(session: AsyncSession, target: Target, ids: Sequence[int]
@@ -190,7 +191,7 @@ async def write_chunk(
             tally.refuse(checked.row, Problem(checked.row, None, None, str(exc)))
             continue
         if found is not None:
-            chunk.matched.append((checked, found))
+            chunk.matched.append((checked, found, customer_id))
             continue
         assert checked.record is not None
         values = {**template, **checked.record, "custom": checked.custom}
@@ -201,24 +202,25 @@ async def write_chunk(
         chunk.pending[-checked.row] = values
         chunk.new.append((checked, values))
         index.remember(checked, -checked.row, customer_id)
-    await _update_matched(session, chunk, ctx, actor, import_id, strategy, tally)
+    await _update_matched(session, chunk, ctx, index, actor, import_id, strategy, tally)
     await _insert_new(session, chunk, index, actor, import_id, tally, rows)
     tally.outcomes.sort(key=lambda o: o["row"])
     return tally
 
 
 async def _update_matched(
-    session: AsyncSession, chunk: Chunk, ctx: Context, actor: Actor, import_id: int,
-    strategy: Strategy, tally: Tally,
+    session: AsyncSession, chunk: Chunk, ctx: Context, index: Index, actor: Actor,
+    import_id: int, strategy: Strategy, tally: Tally,
 ) -> None:
     """Merge matched rows, in row order, into the stored records (or those this chunk
-    creates), one UPDATE per shape of change; an audit entry for each row that changed one."""
+    creates), one UPDATE per shape of change; an audit entry for each row that changed one.
+    Keys a merge gives a record (an e-mail filled in) are its own for the rows after."""
     target = chunk.target
-    stored = await _stored(session, target, [found.record_id for _, found in chunk.matched])
+    stored = await _stored(session, target, [found.record_id for _, found, _ in chunk.matched])
     changes: dict[int, dict[str, Any]] = {}
     entries: list[dict[str, Any]] = []
     now = utcnow()
-    for checked, found in chunk.matched:
+    for checked, found, customer_id in chunk.matched:
         assert checked.record is not None
         record = chunk.pending.get(found.record_id) or stored.get(found.record_id)
         if record is None:
@@ -236,13 +238,14 @@ async def _update_matched(
             tally.add(checked.row, Outcome.skipped, found.record_id if found.record_id > 0
                       else None, found.by)
             if found.record_id < 0:
-                chunk.joined.append((checked.row, found.record_id))
+                chunk.joined.append((checked, customer_id, found.record_id))
             continue
         changed = merge(record, checked, strategy)
+        index.learn(checked, found.record_id, customer_id, {**record, **changed})
         if found.record_id < 0:  # a record this chunk creates: merged before it is written
             record.update(changed)
             tally.add(checked.row, Outcome.unchanged, None, found.by)
-            chunk.joined.append((checked.row, found.record_id))
+            chunk.joined.append((checked, customer_id, found.record_id))
             continue
         if not changed:
             tally.add(checked.row, Outcome.unchanged, found.record_id, found.by)
@@ -322,5 +325,6 @@ async def _insert_new(
     await audit.record_many(session, entries)
     await timeline.add_many(session, events)
     by_row = {o["row"]: o for o in tally.outcomes}
-    for row, temporary in chunk.joined:
-        by_row[row]["entity_id"] = real[temporary]
+    for checked, customer_id, temporary in chunk.joined:
+        by_row[checked.row]["entity_id"] = real[temporary]
+        index.rebind(checked, temporary, real[temporary], customer_id)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,14 +64,19 @@ class Index:
     def __init__(self, entity: Entity, threshold: float) -> None:
         self.entity = entity
         self.threshold = threshold
-        self.keys: dict[tuple[str, str], RecordId] = {}
-        self.asked: set[tuple[str, str]] = set()
+        self.keys: dict[tuple[str, str], RecordId | None] = {}
+        """Every key asked of the database or given by a row: its record, None if none (yet)."""
         self.names: dict[str, NameIndex] = {}
         """Folded company names by their first characters, loaded once per prefix."""
         self.named: dict[RecordId, tuple[NameIndex, int]] = {}
         """Where a record an earlier row would create sits among the names (for `rebind`)."""
         self.customers: dict[tuple[str, str], RecordId | None] = {}
         """Contacts: the company a reference names; None when none or several."""
+
+    def _know(self, key: tuple[str, str], record_id: RecordId) -> None:
+        """The first record found with a key keeps it."""
+        if self.keys.get(key) is None:
+            self.keys[key] = record_id
 
     @staticmethod
     def _scoped(checked: Checked, customer_id: int | None) -> list[tuple[str, str]]:
@@ -86,8 +92,8 @@ class Index:
         wanted: dict[str, set[str]] = defaultdict(set)
         for checked in rows:
             for key in self._scoped(checked, customers.get(checked.row)):
-                if key not in self.asked:
-                    self.asked.add(key)
+                if key not in self.keys:
+                    self.keys[key] = None
                     wanted[key[0]].add(key[1])
         loaders = {
             Entity.customers: self._load_customers,
@@ -109,7 +115,7 @@ class Index:
                 if key == "name":
                     query = query.where(Customer.kind == Kind.company.value)
                 for value, record_id in (await session.execute(query.order_by(Customer.id))):
-                    self.keys.setdefault((key, value), record_id)
+                    self._know((key, value), record_id)
 
     async def _load_contacts(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
         by_customer: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -124,7 +130,7 @@ class Index:
             for customer_id, record_id, value in (await session.execute(query)).all():
                 stored = fold_name(value) if column is None else value
                 if stored in per_customer[customer_id]:
-                    self.keys.setdefault((f"{customer_id}:{key}", stored), record_id)
+                    self._know((f"{customer_id}:{key}", stored), record_id)
 
     async def _load_leads(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
         """Any lead with the key, open or closed: an imported list is never a new enquiry."""
@@ -134,7 +140,7 @@ class Index:
             for start in range(0, len(values), 500):
                 query = select(column, Lead.id).where(column.in_(values[start : start + 500]))
                 for value, record_id in (await session.execute(query.order_by(Lead.id))):
-                    self.keys.setdefault((key, value), record_id)
+                    self._know((key, value), record_id)
 
     @staticmethod
     def _per_customer(wanted: dict[str, set[str]]) -> dict[int, set[str]]:
@@ -157,7 +163,7 @@ class Index:
         for customer_id, record_id, at, kind, summary in (await session.execute(query)).all():
             key = event_key(at, kind, summary)
             if key in per_customer[customer_id]:
-                self.keys.setdefault((f"{customer_id}:event", key), record_id)
+                self._know((f"{customer_id}:event", key), record_id)
 
     async def _load_purchases(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
         for customer_id, references in self._per_customer(wanted).items():
@@ -165,7 +171,7 @@ class Index:
                 Purchase.customer_id == customer_id, Purchase.reference.in_(sorted(references))
             )
             for reference, record_id in (await session.execute(query)).all():
-                self.keys.setdefault((f"{customer_id}:reference", reference), record_id)
+                self._know((f"{customer_id}:reference", reference), record_id)
 
     async def _names_with(self, session: AsyncSession, prefix: str) -> NameIndex:
         if prefix not in self.names:
@@ -222,11 +228,28 @@ class Index:
     ) -> None:
         """Later rows with these keys are this record."""
         for scoped in self._scoped(checked, customer_id):
-            self.keys.setdefault(scoped, record_id)
+            self._know(scoped, record_id)
         name_key = self._company(checked) if self.entity is Entity.customers else None
         names = self.names.get(name_key[:FUZZY_PREFIX]) if name_key else None
         if name_key and names is not None:
             self.named[record_id] = (names, names.add(name_key, record_id))
+
+    def learn(self, checked: Checked, record_id: RecordId, customer_id: int | None,
+              record: dict[str, Any]) -> None:
+        """A row merged into a record: its keys the record now holds are the record's."""
+        for (key, value), scoped in zip(
+            checked.keys, self._scoped(checked, customer_id), strict=True
+        ):
+            if self._held(key, record) == value:
+                self._know(scoped, record_id)
+
+    def _held(self, key: str, record: dict[str, Any]) -> Any:
+        """A record's value of a dedupe key, in the key's form."""
+        if key != "name":
+            return record.get(key)
+        if self.entity is Entity.customers:
+            return record.get("name_key")
+        return fold_name(record.get("name") or "")
 
     def rebind(
         self, checked: Checked, temporary: RecordId, record_id: RecordId,

@@ -72,6 +72,8 @@ class NameIndex:
 
     def _candidates(self, name_key: str, threshold: float) -> list[int] | None:
         """Positions of the names that can be similar; None when every name can."""
+        if threshold <= 0:
+            return None
         wanted = 2 * most_edits(len(name_key), threshold) + 1
         pieces = _pieces(name_key)
         if len(pieces) < wanted:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import audit
 from domain.access import Actor, Role, Source
-from domain.db import insert_rows, transaction, utcnow
+from domain.db import insert_rows, refresh_statistics, transaction, utcnow
 from domain.errors import Conflict, Invalid, NotFound
 from domain.imports import bulk, columns, history, judged, leads, rows, template
 from domain.imports.bulk import Tally
@@ -627,6 +627,7 @@ async def _write_chunks(
     counts = {"created_count": imp.created_count, "updated_count": imp.updated_count,
               "skipped_count": imp.skipped_count, "error_count": imp.error_count}
     started = time.monotonic()
+    grown, analyze_at = 0, settings.import_chunk_rows
     async for chunk in _judged_chunks(sessions, settings, state, imp.resume_after_row):
         async with transaction(sessions) as session:
             tally = await _write_chunk(session, state, actor, chunk)
@@ -639,6 +640,10 @@ async def _write_chunks(
             await _progress(session, imp.id, done_rows=done, resume_after_row=chunk[-1].row,
                             **counts)
         heartbeat(done)
+        grown += tally.created
+        if grown >= analyze_at:  # as the table doubles, so its lookups keep their indexes
+            await refresh_statistics(sessions, imp.entity)
+            grown, analyze_at = 0, analyze_at * 2
         if stop() or time.monotonic() - started > WRITE_BUDGET_SECONDS:
             return WriteProgress(done=False, done_rows=done)
     return WriteProgress(done=True, done_rows=done)
