@@ -73,11 +73,11 @@ from bench.customer_search import (
     INDUSTRIES,
     MAIL_DOMAINS,
     MOBILE_PREFIXES,
+    POSTGRES_DSN,
     SUFFIXES,
     SURNAMES,
 )
 
-POSTGRES_DSN = os.environ.get("DOSSIER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SEED = 20261124
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 250.0

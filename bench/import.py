@@ -1,6 +1,6 @@
 """Customer import of a large spreadsheet: dry run and write, against python-calamine's bare read.
 
-    .venv/bin/python -m bench.imports [--rows 100000] [--db sqlite|postgresql|both] [--keep]
+    .venv/bin/python -m bench.import [--rows 100000] [--db sqlite|postgresql|both] [--keep]
         [--profile DIR]
 
 It generates, in a temporary directory, one .xlsx of N customers with realistic Chinese data:
@@ -60,6 +60,7 @@ from bench.customer_search import (
     INDUSTRIES,
     MAIL_DOMAINS,
     MOBILE_PREFIXES,
+    POSTGRES_DSN,
     ROADS,
     SIZES,
     SOURCES,
@@ -68,7 +69,6 @@ from bench.customer_search import (
     credit_code,
 )
 
-POSTGRES_DSN = os.environ.get("DOSSIER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SEED = 20261125
 INVALID_SHARE = 0.05
 DUPLICATE_SHARE = 0.10
@@ -362,7 +362,7 @@ def child_import(dialect: str, path: Path, work: Path, profile: Path | None,
 
 
 def _run_child(args: list[str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "bench.imports", *args], check=False,
+    done = subprocess.run([sys.executable, "-m", "bench.import", *args], check=False,
                           stdout=subprocess.PIPE)
     if done.returncode != 0:
         sys.exit(f"the measuring process {args[:2]} failed with exit code {done.returncode}")
@@ -423,7 +423,7 @@ def report(plan: Plan, size: int, bare: dict[str, Any], results: dict[str, dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.imports", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.import", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
