@@ -388,12 +388,23 @@ def test_email_validates_each_domain_once(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(normalize, "validate_email", validate_email)
     normalize._email_domain.cache_clear()
+    # A Punycode domain: the plain-domain pre-check leaves it to email_validator.
     results = [
         normalize.email(raw)
-        for raw in ("Zhang.San@QQ.com", "li_si+crm@QQ.com", "WANG-WU@QQ.com", "zhao@QQ.com")
+        for raw in (
+            "Zhang.San@XN--FIQS8S.com",
+            "li_si+crm@XN--FIQS8S.com",
+            "WANG-WU@XN--FIQS8S.com",
+            "zhao@XN--FIQS8S.com",
+        )
     ]
-    assert results == ["zhang.san@qq.com", "li_si+crm@qq.com", "wang-wu@qq.com", "zhao@qq.com"]
-    assert calls == ["a@QQ.com"]
+    assert results == [
+        "zhang.san@中国.com",
+        "li_si+crm@中国.com",
+        "wang-wu@中国.com",
+        "zhao@中国.com",
+    ]
+    assert calls == ["a@XN--FIQS8S.com"]
     assert normalize._email_domain.cache_info().hits == 3
 
 
@@ -413,3 +424,177 @@ def test_email_unusual_addresses_go_through_the_full_path(
     with pytest.raises(Invalid, match="two periods"):
         normalize.email("a..b@qq.com")
     assert calls == ["张三@qq.com", "a..b@qq.com"]
+
+
+# --- email: plain ASCII domains without email_validator ------------------------------------
+
+SPECIAL_USE = ["localhost", "test", "invalid", "local", "onion", "arpa", "example", "example.com"]
+LDH = string.ascii_letters + string.digits + "-"
+
+
+def random_label(rng: random.Random) -> str:
+    """A label of letters, digits and hyphens, mostly short, sometimes around the 63
+    limit, sometimes with a hyphen at an edge or "--" in positions 3-4 ("xn--", "ab--")."""
+    roll = rng.random()
+    if roll < 0.1:
+        length = rng.randint(58, 68)
+    elif roll < 0.15:
+        length = 0
+    else:
+        length = rng.randint(1, 12)
+    alphabet = rng.choice([string.ascii_lowercase, string.ascii_lowercase + string.digits, LDH])
+    label = "".join(rng.choices(alphabet, k=length))
+    edit = rng.random()
+    if edit < 0.05:
+        label = "-" + label
+    elif edit < 0.1:
+        label += "-"
+    elif edit < 0.15:
+        label = rng.choice(["xn--", "XN--", "ab--", "a--", "xn-", "-xn--"]) + label
+    elif edit < 0.2:
+        label = label[:2] + "--" + label[2:]
+    return label
+
+
+def random_tld(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.5:
+        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(1, 8)))
+    if roll < 0.6:
+        return "".join(rng.choices(string.digits, k=rng.randint(1, 3)))
+    if roll < 0.75:
+        return rng.choice(SPECIAL_USE)
+    if roll < 0.8:
+        return rng.choice(["xn--fiqs8s", "xn--zz", "com1", "c0m", "1com"])
+    if roll < 0.85:
+        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(60, 66)))
+    return random_label(rng)
+
+
+def mixed_case(value: str, rng: random.Random) -> str:
+    return "".join(ch.upper() if rng.random() < 0.5 else ch for ch in value)
+
+
+def long_domain(rng: random.Random, total: int) -> str:
+    """A domain of about `total` characters (the limits are 252 for "a@" + domain, 253
+    for the domain alone), of labels up to 63 characters."""
+    labels = []
+    length = -1
+    while length < total - 5:
+        size = min(rng.randint(1, 63), max(1, total - 5 - length - 1))
+        labels.append("".join(rng.choices(string.ascii_lowercase + string.digits, k=size)))
+        length += size + 1
+    tld = "".join(rng.choices(string.ascii_lowercase, k=max(1, total - length - 1)))
+    return ".".join([*labels, tld])
+
+
+def generated_plain_domains() -> list[str]:
+    rng = random.Random(SEED + 1)
+    domains = []
+    for _ in range(3000):
+        labels = [random_label(rng) for _ in range(rng.randint(0, 4))]
+        domain = ".".join([*labels, random_tld(rng)])
+        roll = rng.random()
+        if roll < 0.2:
+            domain = mixed_case(domain, rng)
+        elif roll < 0.25:
+            domain = domain.upper()
+        elif roll < 0.3:
+            domain += "."
+        domains.append(domain)
+    for total in range(246, 258):
+        domains += [long_domain(rng, total) for _ in range(5)]
+        domains.append(mixed_case(long_domain(rng, total), rng))
+    return domains
+
+
+@pytest.fixture
+def full_domain_path(monkeypatch: pytest.MonkeyPatch):
+    """`_email_domain` as it was without the pre-check: always through email_validator."""
+
+    def full(domain: str) -> tuple[str, int] | None:
+        with monkeypatch.context() as patch:
+            patch.setattr(normalize, "_plain_email_domain", lambda domain: None)
+            return normalize._email_domain.__wrapped__(domain)
+
+    return full
+
+
+def test_plain_domain_precheck_agrees_with_email_validator(full_domain_path) -> None:
+    domains = generated_plain_domains()
+    answered = {domain: normalize._plain_email_domain(domain) for domain in domains}
+    differing = [
+        domain
+        for domain, plain in answered.items()
+        if plain is not None and plain != full_domain_path(domain)
+    ]
+    assert differing == []
+    # The pre-check must answer often, and decline often where email_validator accepts
+    # only rarely (letters-only TLD is stricter than email_validator's final-letter rule).
+    accepted = [domain for domain, plain in answered.items() if plain is not None]
+    assert len(accepted) > 700
+    refused = [domain for domain in domains if full_domain_path(domain) is None]
+    assert len(refused) > 1000
+    assert not set(accepted) & set(refused)
+
+
+def test_email_with_plain_domain_precheck_agrees_with_full_path() -> None:
+    rng = random.Random(SEED + 2)
+    locals_ = ["info", "Sales", "li_si+crm", "a", "x" * 64, "x" * 65]
+    raws = [f"{rng.choice(locals_)}@{domain}" for domain in generated_plain_domains()]
+    # Around the 254-character address limit with the longest domains.
+    for total in (200, 240, 250, 252, 253):
+        domain = long_domain(rng, total)
+        raws += ["x" * length + "@" + domain for length in range(1, 66)]
+    normalize._email_domain.cache_clear()
+    differing = [
+        raw
+        for raw in raws
+        if outcome(normalize.email, raw, field="contact.email")
+        != outcome(normalize._email_validated, raw, field="contact.email")
+    ]
+    assert differing == []
+    kinds = [outcome(normalize.email, raw)[0] for raw in raws]
+    assert kinds.count("ok") > 700
+    assert kinds.count("invalid") > 1000
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("info@qinghe-foods.cn", "info@qinghe-foods.cn"),
+        ("Sales@HaiYue-Trade.COM", "sales@haiyue-trade.com"),
+        ("zhang.san@mail.sub.domain.com.cn", "zhang.san@mail.sub.domain.com.cn"),
+        ("li@163.com", "li@163.com"),
+        ("wang@a--b.example", "wang@a--b.example"),
+    ],
+)
+def test_email_plain_domains_skip_email_validator(
+    raw: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def validate_email(*args: object, **kwargs: object) -> None:
+        raise AssertionError("validate_email called for a plain ASCII domain")
+
+    monkeypatch.setattr(normalize, "validate_email", validate_email)
+    normalize._email_domain.cache_clear()
+    assert normalize.email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["xn--fiqs8s.com", "ab--c.com", "qq.c0m", "qq.123", "qq.com.", "x.test", "qq", "a.b-c"],
+)
+def test_plain_domain_precheck_declines_what_it_is_not_sure_of(domain: str) -> None:
+    assert normalize._plain_email_domain(domain) is None
+
+
+def test_plain_domain_precheck_follows_special_use_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """email_validator lets callers extend its list of special-use names."""
+    assert normalize._plain_email_domain("qinghe.cn") == ("qinghe.cn", 9)
+    monkeypatch.setattr(
+        normalize.email_validator,
+        "SPECIAL_USE_DOMAIN_NAMES",
+        [*normalize.email_validator.SPECIAL_USE_DOMAIN_NAMES, "cn"],
+    )
+    assert normalize._plain_email_domain("qinghe.cn") is None
+    assert normalize._plain_email_domain("qinghe.com") == ("qinghe.com", 10)
