@@ -107,5 +107,5 @@ class ImportActivities:
 
     @activity.defn(name="imports_finish")
     async def finish(self, end: ImportEnd) -> None:
-        await service.finish(self.sessions, import_id=end.import_id, status=end.status,
-                             error=end.error)
+        await service.finish(self.sessions, self.settings, import_id=end.import_id,
+                             status=end.status, error=end.error)

@@ -129,7 +129,7 @@ async def cancel(
     if Status(imp.status) in {Status.done, Status.failed, Status.cancelled}:
         raise Conflict(f"the import is already {imp.status}", field="status")
     if imp.status == Status.uploaded.value:
-        await service.finish(request.app.state.sessions, import_id=import_id,
+        await service.finish(request.app.state.sessions, settings, import_id=import_id,
                              status=Status.cancelled, error="cancelled before the check")
     else:
         try:

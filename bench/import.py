@@ -319,7 +319,8 @@ async def _import(url: str, path: Path, work: Path, profile: Path | None) -> dic
             if (await service.write(sessions, settings, import_id=import_id,
                                     heartbeat=noop)).done:
                 break
-        await service.finish(sessions, import_id=import_id, status=Status.done, error=None)
+        await service.finish(sessions, settings, import_id=import_id, status=Status.done,
+                             error=None)
         times["write"], cpu["write"] = time.perf_counter() - started, _cpu() - used
     if profile is not None:
         target = profile / f"import-{engine.dialect.name}"

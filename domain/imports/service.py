@@ -656,14 +656,16 @@ async def _save_tally(session: AsyncSession, tally: Tally) -> None:
 
 
 async def finish(
-    sessions: async_sessionmaker[AsyncSession], *, import_id: int, status: Status,
-    error: str | None,
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, import_id: int,
+    status: Status, error: str | None,
 ) -> None:
-    """The end state: done, failed (with why) or cancelled; audited."""
+    """The end state: done, failed (with why) or cancelled; audited. The dry run's judgement
+    is no longer needed (the upload stays, for the error report)."""
     async with transaction(sessions) as session:
         imp = await session.get(Import, import_id)
         if imp is None or Status(imp.status) in FINISHED:
             return
+        judged.forget(file_path(settings, imp))
         before = {"status": imp.status}
         imp.status = status.value
         imp.error = error

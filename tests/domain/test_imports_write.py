@@ -69,7 +69,7 @@ async def _write(sessions: Sessions, settings: Settings, import_id: int) -> Impo
     while not (await service.write(sessions, settings, import_id=import_id,
                                    heartbeat=noop)).done:
         pass
-    await service.finish(sessions, import_id=import_id, status=Status.done, error=None)
+    await service.finish(sessions, settings, import_id=import_id, status=Status.done, error=None)
     return await _import_row(sessions, import_id)
 
 
@@ -397,6 +397,9 @@ async def _judged_with(sessions: Sessions, settings: Settings, actor: Actor,
     import_id = await _checked_import(sessions, settings, actor)
     await _write(sessions, settings, import_id)
     assert used == [True]
+    imp = await _import_row(sessions, import_id)
+    assert not judged.path_of(service.file_path(settings, imp)).exists()  # gone once finished
+    assert service.file_path(settings, imp).exists()  # the upload stays, for the error report
     return await _snapshot(sessions, import_id)
 
 
