@@ -110,10 +110,21 @@ async def get_lead(lead_id: RecordId, actor: CurrentActor, session: SessionDep) 
 
 
 async def _handle(
-    session: AsyncSession, temporal: Client, settings: Settings, actor: Actor, lead_id: int
+    session: AsyncSession, temporal: Client, settings: Settings, actor: Actor, lead_id: int,
+    action: str,
 ) -> WorkflowHandle:
-    """The lead's workflow, after checking the caller may see the lead at all (else 404)."""
-    await lead.service.get(session, actor=actor, lead_id=lead_id)
+    """The lead's workflow, after checking the caller may see the lead at all (else 404).
+
+    A converted or disqualified lead's workflow has ended with it: asking it to `action` is
+    answered here with the 409 its validator would give.
+    """
+    row = await lead.service.get(session, actor=actor, lead_id=lead_id)
+    if LeadStatus(row.status) in TERMINAL:
+        raise Conflict(
+            f"cannot {action} a lead that is {row.status}",
+            field="status",
+            current_status=row.status,
+        )
     return temporal.get_workflow_handle(settings.workflow_id("lead", lead_id))
 
 
@@ -127,19 +138,8 @@ async def transition(
     update: Any,
     **payload: Any,
 ) -> LeadRead:
-    """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors).
-
-    A converted or disqualified lead's workflow has ended with it: the 409 its validator would
-    give is answered here.
-    """
-    row = await lead.service.get(session, actor=actor, lead_id=lead_id)
-    if LeadStatus(row.status) in TERMINAL:
-        raise Conflict(
-            f"cannot {update.__name__} a lead that is {row.status}",
-            field="status",
-            current_status=row.status,
-        )
-    handle = temporal.get_workflow_handle(settings.workflow_id("lead", lead_id))
+    """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors)."""
+    handle = await _handle(session, temporal, settings, actor, lead_id, update.__name__)
     await handle.execute_update(
         update, Transition(caller=Caller.of(actor), **payload), result_type=TransitionResult
     )
@@ -267,7 +267,8 @@ async def log_follow_up(
     activity waits for it, and the request's read snapshot is older than that activity's write.
     """
     fields = follow_up.check_for_lead(data)
-    handle = await _handle(session, temporal, settings, actor, lead_id)
+    handle = await _handle(session, temporal, settings, actor, lead_id,
+                           "log a follow-up on")
     note = ContactLogged(note=fields["summary"][:2000])
     result = await handle.execute_update(
         LeadWorkflow.contact,

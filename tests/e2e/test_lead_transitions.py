@@ -51,3 +51,9 @@ async def test_a_closed_lead_refuses_further_transitions_with_409(
     assert again.status_code == 409, again.text
     assert again.json()["current_status"] == "disqualified"
     assert "disqualified" in again.json()["detail"][0]["msg"]
+    note = await client.post(f"/api/leads/{lead['id']}/follow-ups",
+                             json={"kind": "call", "summary": "回访"},
+                             headers=team.headers["rep1"])
+    assert note.status_code == 409, note.text
+    assert note.json()["current_status"] == "disqualified"
+    assert "log a follow-up on a lead that is disqualified" in note.json()["detail"][0]["msg"]
