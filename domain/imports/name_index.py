@@ -10,7 +10,6 @@ The 2d + 1 rarest are looked up.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz, process
@@ -42,14 +41,17 @@ def _pieces(name: str) -> set[str]:
     return {name[i : i + 2] for i in range(len(name) - 1)}
 
 
+def longest_similar(length: int, threshold: float) -> int:
+    """The longest name whose ratio to one of `length` characters can reach `threshold`: the
+    ratio is at most 200·a/(a+b) for lengths a ≤ b."""
+    return int(length * (200 / threshold - 1) + 1e-9)
+
+
 def most_edits(length: int, threshold: float) -> int:
     """The most insertions and deletions a name of `length` characters can be from one whose
-    ratio to it reaches `threshold` (the other name is at most this much longer)."""
-    slack = 1 - threshold / 100
-    if slack <= 0:
-        return 0
-    longest = length * (1 + slack) / (1 - slack) if slack < 1 else math.inf
-    return math.floor(slack * (length + longest) + 1e-9)
+    ratio to it reaches `threshold` (0 < threshold ≤ 100)."""
+    longest = longest_similar(length, threshold)
+    return int((1 - threshold / 100) * (length + longest) + 1e-9)
 
 
 class NameIndex:

@@ -20,7 +20,7 @@ from domain import customer
 from domain.access import Actor, Scope
 from domain.customer import Customer, Kind
 from domain.imports.dedupe import FUZZY_PREFIX
-from domain.imports.name_index import similar
+from domain.imports.name_index import longest_similar, most_edits, similar
 from domain.merge.models import DuplicateGroup, DuplicatePage, Key, Member, Reason
 
 RANK = {key: rank for rank, key in enumerate(Key)}
@@ -46,11 +46,6 @@ class _Groups:
             root = self.find(other)
             if root != first:
                 self.parent[root] = first
-
-
-def _longest_match(length: int, threshold: float) -> int:
-    """fuzz.ratio is at most 200·a/(a+b) for lengths a ≤ b: longer names cannot reach it."""
-    return int(length * (200 / threshold - 1) + 1e-9)
 
 
 def _bigrams(key: str) -> list[str]:
@@ -86,9 +81,8 @@ def similar_pairs(keys: list[str], threshold: float) -> Iterator[tuple[str, str,
             postings[key[:FUZZY_PREFIX], pair].append(me)
     for me, key in enumerate(ordered):
         block, pairs = key[:FUZZY_PREFIX], grams[me]
-        longest = _longest_match(len(key), threshold)
-        end = bisect_right(lengths, longest)
-        edits = int((1 - threshold / 100) * (len(key) + longest) + 1e-9)
+        end = bisect_right(lengths, longest_similar(len(key), threshold))
+        edits = most_edits(len(key), threshold)
         shared = len(pairs) - 2 * edits
         if shared > 0:
             rarest = sorted(pairs, key=lambda p: len(postings[block, p]))
