@@ -74,6 +74,9 @@ def _plain(value: Any) -> Any:
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """Only the fields that changed, each as [before, after]."""
+    if not before:  # a creation (imports make many): every field given is a change
+        created = ((key, _plain(value)) for key, value in sorted(after.items()))
+        return {key: [None, value] for key, value in created if value is not None}
     changed = {}
     for key in sorted(before.keys() | after.keys()):
         old, new = _plain(before.get(key)), _plain(after.get(key))
