@@ -139,6 +139,8 @@ class Chunk:
     """One chunk's writes, gathered before any statement runs."""
 
     target: Target
+    template: dict[str, Any]
+    """A new record's values before its row's: column defaults, else NULL."""
     new: list[tuple[Checked, dict[str, Any]]] = field(default_factory=list)
     matched: list[tuple[Checked, Match, int | None]] = field(default_factory=list)
     """Rows matching a record, with the company a contact row names."""
@@ -178,8 +180,7 @@ async def write_chunk(
 ) -> Tally:
     """Write one chunk of judged rows in the caller's transaction; what each row did."""
     tally = Tally(import_id)
-    chunk = Chunk(target)
-    template = _defaults(target.table)
+    chunk = Chunk(target, _defaults(target.table))
     for checked, customer_id in rows:
         if not checked.valid:
             tally.add(checked.row, Outcome.invalid)
@@ -194,7 +195,7 @@ async def write_chunk(
             chunk.matched.append((checked, found, customer_id))
             continue
         assert checked.record is not None
-        values = {**template, **checked.record, "custom": checked.custom}
+        values = {**chunk.template, **checked.record, "custom": checked.custom}
         if target.tags:
             values["tags"] = clean_tags(checked.tags or [])
         else:
@@ -241,17 +242,16 @@ async def _update_matched(
                 chunk.joined.append((checked, customer_id, found.record_id))
             continue
         changed = merge(record, checked, strategy)
-        index.learn(checked, found.record_id, customer_id, {**record, **changed})
+        before = {key: record.get(key) for key in changed}
+        record.update(changed)
+        index.learn(checked, found.record_id, customer_id, record)
         if found.record_id < 0:  # a record this chunk creates: merged before it is written
-            record.update(changed)
             tally.add(checked.row, Outcome.unchanged, None, found.by)
             chunk.joined.append((checked, customer_id, found.record_id))
             continue
         if not changed:
             tally.add(checked.row, Outcome.unchanged, found.record_id, found.by)
             continue
-        before = {key: record.get(key) for key in changed}
-        record.update(changed)
         changes.setdefault(found.record_id, {}).update(changed)
         entries.append(audit.entry(
             actor=actor, action="update", entity=target.entity, entity_id=found.record_id,
@@ -293,8 +293,7 @@ async def _insert_new(
     timeline events; later rows and chunks then know them by their real ids."""
     if not chunk.new:
         return
-    target, table = chunk.target, chunk.target.table
-    template = _defaults(table)
+    target, table, template = chunk.target, chunk.target.table, chunk.template
     customers = {checked.row: customer_id for checked, customer_id in rows}
     ids = await insert_many(session, table, [
         {k: v for k, v in values.items() if k != "tags"} for _, values in chunk.new

@@ -23,7 +23,7 @@ from domain.imports.columns import Entity
 from domain.imports.history import event_key
 from domain.imports.leads import KEYS as LEAD_KEYS
 from domain.imports.name_index import NameIndex, RecordId
-from domain.imports.rows import Checked, fold_name
+from domain.imports.rows import KEYS_OF, Checked, fold_name
 from domain.lead.models import Lead
 from domain.purchase import Purchase
 
@@ -237,19 +237,10 @@ class Index:
     def learn(self, checked: Checked, record_id: RecordId, customer_id: int | None,
               record: dict[str, Any]) -> None:
         """A row merged into a record: its keys the record now holds are the record's."""
-        for (key, value), scoped in zip(
-            checked.keys, self._scoped(checked, customer_id), strict=True
-        ):
-            if self._held(key, record) == value:
+        held = set(KEYS_OF[self.entity](record))
+        for key, scoped in zip(checked.keys, self._scoped(checked, customer_id), strict=True):
+            if key in held:
                 self._know(scoped, record_id)
-
-    def _held(self, key: str, record: dict[str, Any]) -> Any:
-        """A record's value of a dedupe key, in the key's form."""
-        if key != "name":
-            return record.get(key)
-        if self.entity is Entity.customers:
-            return record.get("name_key")
-        return fold_name(record.get("name") or "")
 
     def rebind(
         self, checked: Checked, temporary: RecordId, record_id: RecordId,

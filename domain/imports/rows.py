@@ -274,6 +274,25 @@ async def custom_values(
         return {}
 
 
+def customer_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """What makes two customers the same, strongest first: the duplicate guard's keys."""
+    keys = [(k, record[k]) for k in ("credit_code", "phone", "email") if record.get(k)]
+    if record["kind"] == Kind.company.value:
+        keys.append(("name", record["name_key"]))
+    return keys
+
+
+def contact_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """What makes two contacts of one company the same, strongest first."""
+    keys = [(k, record[k]) for k in ("mobile", "email") if record.get(k)]
+    keys.append(("name", fold_name(record["name"])))
+    return keys
+
+
+KEYS_OF = {Entity.customers: customer_keys, Entity.contacts: contact_keys}
+"""The keys of a customer or contact record (imports merge into these)."""
+
+
 async def check_customer(
     session: AsyncSession, ctx: Context, row: int, raw: dict[str, Cell]
 ) -> Checked:
@@ -298,9 +317,7 @@ async def check_customer(
     checked.record = {**fields, "kind": kind.value}
     checked.custom = custom
     checked.tags = data.tags
-    checked.keys = [(k, fields[k]) for k in ("credit_code", "phone", "email") if fields.get(k)]
-    if kind is Kind.company:
-        checked.keys.append(("name", fields["name_key"]))
+    checked.keys = customer_keys(checked.record)
     return checked
 
 
@@ -333,8 +350,7 @@ async def check_contact(
         return checked
     checked.record = fields
     checked.custom = custom
-    checked.keys = [(k, fields[k]) for k in ("mobile", "email") if fields.get(k)]
-    checked.keys.append(("name", fold_name(fields["name"])))
+    checked.keys = contact_keys(fields)
     return checked
 
 
