@@ -103,8 +103,12 @@ async def test_pool_claim_limits_and_cooldown(
     await settled(sessions, second["id"], lambda r: r.status == "pooled")
     limit = await client.post(f"/api/pool/{second['id']}/claim", headers=team.headers["rep2"])
     assert limit.status_code == 409 and limit.json()["detail"][0]["loc"] == ["daily_claim_limit"]
+    # The claimed lead runs the same one-second chain for its new owner and comes back.
+    again = await settled(sessions, first["id"], lambda r: r.status == "pooled"
+                          and r.pooled_from_id == team.ids["rep2"])
+    assert again.owner_id is None
     listed = (await client.get("/api/pool", headers=team.headers["rep2"])).json()
-    assert [lead["id"] for lead in listed["items"]] == [second["id"]]
+    assert [lead["id"] for lead in listed["items"]] == [first["id"], second["id"]]
 
 
 async def test_claiming_restarts_the_sla_for_the_new_owner(
