@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import email_validator
@@ -81,6 +82,29 @@ _CN_PREFIXES = tuple(
 )
 
 
+def _desc_matcher(desc: phonenumbers.PhoneNumberDesc) -> Callable[[str], bool]:
+    """Whether a national number fits one of the metadata's descriptions, as phonenumbers
+    itself decides it (its possible lengths, then its pattern)."""
+    pattern = re.compile(desc.national_number_pattern or r"(?!)")
+    lengths = frozenset(desc.possible_length)
+    return lambda digits: (not lengths or len(digits) in lengths) and bool(
+        pattern.fullmatch(digits))
+
+
+_CN_GENERAL = _desc_matcher(_CN_METADATA.general_desc)
+_CN_MOBILE_DESC = _desc_matcher(_CN_METADATA.mobile)
+
+
+def _valid_cn(digits: str) -> bool:
+    """`is_valid_number` for a mainland national number: a mobile by the metadata's own mobile
+    description is valid outright (what `is_valid_number` ends up deciding after trying every
+    other type first); anything else asks phonenumbers."""
+    if _CN_GENERAL(digits) and _CN_MOBILE_DESC(digits):
+        return True
+    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
+    return phonenumbers.is_valid_number(number)
+
+
 def phone(value: str, *, region: str = "CN", field: str = "phone") -> str:
     """A phone number in E.164 ("+8613800138000"), so one number has one stored form.
 
@@ -94,8 +118,7 @@ def phone(value: str, *, region: str = "CN", field: str = "phone") -> str:
         if match:
             digits = match.group(1).replace(" ", "").replace("-", "")
             if not any(prefix.match(digits) for prefix in _CN_PREFIXES):
-                number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
-                if not phonenumbers.is_valid_number(number):
+                if not _valid_cn(digits):
                     raise Invalid("not a valid phone number", field=field)
                 return "+86" + digits
     return _phone_parsed(value, region=region, field=field)

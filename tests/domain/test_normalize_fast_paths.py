@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import string
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -177,6 +178,23 @@ def test_phone_generated_numbers_cover_valid_and_invalid() -> None:
     kinds = [outcome(normalize.phone, raw)[0] for raw in generated_phones()]
     assert kinds.count("ok") > 1000
     assert kinds.count("invalid") > 1000
+
+
+def test_mainland_validity_agrees_with_phonenumbers_on_every_five_digit_prefix() -> None:
+    """The mobile shortcut of `_valid_cn` decides as `is_valid_number` does, for valid and
+    invalid 11-digit numbers of every prefix 10000–19999 (three random endings each)."""
+    rng = random.Random(SEED)
+    differing, valid = [], 0
+    for prefix in range(10000, 20000):
+        for _ in range(3):
+            digits = f"{prefix}{rng.randrange(10**6):06d}"
+            number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
+            expected = phonenumbers.is_valid_number(number)
+            valid += expected
+            if normalize._valid_cn(digits) != expected:
+                differing.append(digits)
+    assert differing == []
+    assert 1000 < valid < 29000  # both answers occur
 
 
 @pytest.mark.parametrize(
