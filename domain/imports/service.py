@@ -24,7 +24,7 @@ from domain import audit
 from domain.access import Actor, Role, Source
 from domain.db import insert_rows, refresh_statistics, transaction, utcnow
 from domain.errors import Conflict, Invalid, NotFound
-from domain.imports import bulk, columns, history, judged, leads, rows, template
+from domain.imports import bulk, columns, heap, history, judged, leads, rows, template
 from domain.imports.bulk import Tally
 from domain.imports.columns import Entity
 from domain.imports.dedupe import (
@@ -423,6 +423,31 @@ def open_file(settings: Settings, imp: Import) -> Workbook:
     return Workbook(path.read_bytes(), limits(settings))
 
 
+async def _count_matches(session: AsyncSession, state: Pass, rows_checked: list[Checked],
+                         counts: dict[str, int]) -> list[Problem]:
+    """Match a chunk's judged rows as the write will, counting new, matched and invalid ones;
+    the problems of the invalid ones."""
+    problems: list[Problem] = []
+    for checked, customer_id in await _resolve(session, state, rows_checked):
+        counts["checked"] += 1
+        if not checked.valid:
+            counts["invalid"] += 1
+            problems.extend(checked.problems)
+            continue
+        try:
+            found = await state.index.match(session, checked, customer_id)
+        except Ambiguous as exc:
+            counts["invalid"] += 1
+            problems.append(Problem(checked.row, None, None, str(exc)))
+            continue
+        if found is None:
+            state.index.remember(checked, -checked.row, customer_id)
+            counts["new"] += 1
+        else:
+            counts["matched"] += 1
+    return problems
+
+
 async def check(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, *, import_id: int,
     heartbeat: Heartbeat, stop: Stop = never,
@@ -439,38 +464,24 @@ async def check(
     recorder = judged.Recorder(file_path(settings, imp), imp)
     counts = {"new": 0, "matched": 0, "invalid": 0, "checked": 0}
     try:
-        for chunk in _chunks(_raw_rows(workbook, imp, 0), settings.import_chunk_rows):
-            async with transaction(sessions) as session:
-                problems: list[Problem] = []
-                rows_checked = await _check_rows(session, state, chunk)
-                recorder.add(rows_checked)
-                for checked, customer_id in await _resolve(session, state, rows_checked):
-                    counts["checked"] += 1
-                    if not checked.valid:
-                        counts["invalid"] += 1
-                        problems.extend(checked.problems)
-                        continue
-                    try:
-                        found = await state.index.match(session, checked, customer_id)
-                    except Ambiguous as exc:
-                        counts["invalid"] += 1
-                        problems.append(Problem(checked.row, None, None, str(exc)))
-                        continue
-                    if found is None:
-                        state.index.remember(checked, -checked.row, customer_id)
-                        counts["new"] += 1
-                    else:
-                        counts["matched"] += 1
-                if problems:
-                    await session.execute(insert(ImportProblem), _problem_rows(imp.id, problems))
-                await _progress(session, imp.id, checked_rows=counts["checked"])
-            heartbeat(counts["checked"])
-            if stop():
-                recorder.abandon()
-                return CheckSummary(total_rows=counts["checked"], new_rows=counts["new"],
-                                    matched_rows=counts["matched"],
-                                    invalid_rows=counts["invalid"],
-                                    all_or_nothing=imp.all_or_nothing)
+        with heap.settled_between_chunks() as settle:
+            for chunk in _chunks(_raw_rows(workbook, imp, 0), settings.import_chunk_rows):
+                async with transaction(sessions) as session:
+                    rows_checked = await _check_rows(session, state, chunk)
+                    recorder.add(rows_checked)
+                    problems = await _count_matches(session, state, rows_checked, counts)
+                    if problems:
+                        await session.execute(insert(ImportProblem),
+                                              _problem_rows(imp.id, problems))
+                    await _progress(session, imp.id, checked_rows=counts["checked"])
+                settle()
+                heartbeat(counts["checked"])
+                if stop():
+                    recorder.abandon()
+                    return CheckSummary(total_rows=counts["checked"], new_rows=counts["new"],
+                                        matched_rows=counts["matched"],
+                                        invalid_rows=counts["invalid"],
+                                        all_or_nothing=imp.all_or_nothing)
         recorder.complete()
     except BaseException:
         recorder.abandon()
@@ -583,10 +594,16 @@ async def write(
             ImportProblem.import_id == imp.id, ImportProblem.row > imp.resume_after_row))
         user = await session.get(User, imp.actor_id) if imp.actor_id else None
         actor = _actor(imp, user)
-    if imp.all_or_nothing:
-        async with transaction(sessions) as session:
-            return await _write_all(session, sessions, state, actor, settings, heartbeat)
-    return await _write_chunks(sessions, state, actor, settings, heartbeat, stop)
+    with heap.settled_between_chunks() as settle:
+
+        def written(done: int) -> None:
+            settle()
+            heartbeat(done)
+
+        if imp.all_or_nothing:
+            async with transaction(sessions) as session:
+                return await _write_all(session, sessions, state, actor, settings, written)
+        return await _write_chunks(sessions, state, actor, settings, written, stop)
 
 
 async def _write_all(
