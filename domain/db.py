@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Numeric, Table, event, func, insert, select, text
@@ -116,12 +117,19 @@ def _by_shape(table: Table, rows: list[dict[str, Any]]
         group.append(row)
     out = []
     for positions, group in shapes.values():
-        empty = [k for k in group[0] if k not in defaulted
-                 and all(row[k] is None for row in group)]
-        if empty:
-            group = [{k: v for k, v in row.items() if k not in empty} for row in group]
+        keep = [k for k in group[0] if k in defaulted
+                or any(row[k] is not None for row in group)]
+        if len(keep) < len(group[0]):
+            group = [dict(zip(keep, values, strict=True)) for values in _values(group, keep)]
         out.append((positions, group))
     return out
+
+
+def _values(rows: list[dict[str, Any]], keys: list[str]) -> Iterator[tuple[Any, ...]]:
+    """Each row's values of `keys`, as a tuple (itemgetter gives a bare value for one key)."""
+    if len(keys) == 1:
+        return ((row[keys[0]],) for row in rows)
+    return map(itemgetter(*keys), rows)
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.customer import Customer
 from domain.customer.models import CustomerTag
-from domain.db import insert_many, insert_rows, transaction
+from domain.db import _by_shape, insert_many, insert_rows, transaction
 
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 TAGS: Table = CustomerTag.__table__  # type: ignore[assignment]
@@ -103,3 +103,14 @@ async def test_insert_rows_writes_customer_tags(
     async with sessions() as session:
         found = set((await session.execute(select(TAGS.c.customer_id, TAGS.c.tag))).all())
     assert found == {(a, "重点"), (a, "VIP"), (b, "华东")}
+
+
+def test_a_group_leaves_out_the_columns_none_of_its_rows_fills() -> None:
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("a", String), Column("b", String), Column("c", String, default="x"))
+    rows = [{"a": "1", "b": None, "c": None}, {"b": None, "a": "2"},
+            {"a": None, "b": None, "c": None}, {"a": "3", "b": None, "c": "y"}]
+    assert _by_shape(table, rows) == [  # b is never given a value; c has a default
+        ([0, 2, 3], [{"a": "1", "c": None}, {"a": None, "c": None}, {"a": "3", "c": "y"}]),
+        ([1], [{"a": "2"}]),  # one column left
+    ]
