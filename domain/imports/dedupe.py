@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import normalize
@@ -58,12 +58,27 @@ class Ambiguous(Exception):
         )
 
 
+async def stamp(session: AsyncSession, entity: Entity) -> list[Any] | None:
+    """What changes whenever a customer is added, changed or removed (every write of the table
+    moves its largest updated_at, its count or its largest id): whether the similar names a dry
+    run saw are still all there are. None for entities that match no similar names."""
+    if entity is not Entity.customers:
+        return None
+    count, top, latest = (await session.execute(
+        select(func.count(), func.max(Customer.id), func.max(Customer.updated_at))
+    )).one()
+    return [count, top, latest]
+
+
 class Index:
     """Known keys of one import pass: the database's (fetched per chunk) and the file's."""
 
     def __init__(self, entity: Entity, threshold: float) -> None:
         self.entity = entity
         self.threshold = threshold
+        self.names_as_judged = False
+        """The customers are as the dry run matched against: a row it found no similar name
+        for has none now either (this pass's earlier rows are those it had seen, or fewer)."""
         self.keys: dict[tuple[str, str], RecordId | None] = {}
         """Every key asked of the database or given by a row: its record, None if none (yet)."""
         self.names: dict[str, NameIndex] = {}
@@ -208,6 +223,8 @@ class Index:
         if self.entity is Entity.customers and checked.record and (
             checked.record["kind"] == Kind.company.value
         ):
+            if self.names_as_judged and checked.no_similar_name:
+                return None
             return await self._similar(session, checked.record["name_key"])
         return None
 

@@ -3,8 +3,10 @@
 Judging a row (cells converted, schemas, normalisers, custom-field rules) is most of an import's
 CPU time; the write reads the judged rows back instead of judging the sheet a second time. What
 the rows match is not kept: the database may change between the dry run and the write, so the
-write matches again. The file names the options it was judged under (sheet, header, mapping);
-when they differ — or the file is gone — the write judges the sheet itself.
+write matches again — except that a company row the dry run found no similar name for is not
+looked for among similar names again when the customers are as the dry run saw them (the
+`stamp` the file keeps). The file names the options it was judged under (sheet, header,
+mapping); when they differ — or the file is gone — the write judges the sheet itself.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import json
 import os
 import pickle
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from domain.imports.models import Import
 from domain.imports.rows import Checked, Problem
 
-FORMAT = 1
+FORMAT = 2
 """Bumped when a judged row's shape changes: a file of another format is not read."""
 
 
@@ -37,29 +40,32 @@ def fingerprint(imp: Import) -> str:
 
 def _kept(checked: Checked) -> tuple[Any, ...]:
     return (checked.row, checked.record, checked.custom, checked.tags, checked.keys,
-            checked.customer_ref, [(p.column, p.value, p.message) for p in checked.problems])
+            checked.customer_ref, [(p.column, p.value, p.message) for p in checked.problems],
+            checked.no_similar_name)
 
 
 def _checked(kept: tuple[Any, ...]) -> Checked:
-    row, record, custom, tags, keys, ref, problems = kept
+    row, record, custom, tags, keys, ref, problems, no_similar_name = kept
     return Checked(
         row, record=record, custom=custom, tags=tags, keys=keys, customer_ref=ref,
         problems=[Problem(row, column, value, message) for column, value, message in problems],
+        no_similar_name=no_similar_name,
     )
 
 
 class Recorder:
     """Writes the judged rows of one dry run; they replace the last one's only when complete.
 
-    The file is a pickle stream — the fingerprint, then a list of plain tuples per chunk —
+    The file is a pickle stream — the fingerprint and the stamp of the customers the rows were
+    matched against, then a list of plain tuples per chunk —
     written and read only by this server, under its own `var/` beside the upload (never a file
     a user sent): reading it back costs a fifth of JSON's."""
 
-    def __init__(self, upload: Path, imp: Import) -> None:
+    def __init__(self, upload: Path, imp: Import, stamp: Any) -> None:
         self.target = path_of(upload)
         self.partial = self.target.with_suffix(".judging")
         self.file: IO[bytes] = self.partial.open("wb")
-        pickle.dump(fingerprint(imp), self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump((fingerprint(imp), stamp), self.file, protocol=pickle.HIGHEST_PROTOCOL)
 
     def add(self, rows: list[Checked]) -> None:
         pickle.dump([_kept(c) for c in rows], self.file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -73,7 +79,15 @@ class Recorder:
         self.partial.unlink(missing_ok=True)
 
 
-def rows_after(upload: Path, imp: Import, after_row: int) -> Iterator[Checked] | None:
+@dataclass
+class Kept:
+    """A dry run's judgement: the stamp of the customers it matched against, and its rows."""
+
+    stamp: Any
+    rows: Iterator[Checked]
+
+
+def rows_after(upload: Path, imp: Import, after_row: int) -> Kept | None:
     """The judged rows after `after_row`, or None when there is no judgement for these
     options."""
     target = path_of(upload)
@@ -82,13 +96,14 @@ def rows_after(upload: Path, imp: Import, after_row: int) -> Iterator[Checked] |
     except FileNotFoundError:
         return None
     try:
-        same = pickle.load(file) == fingerprint(imp)
+        kept_for, stamp = pickle.load(file)
+        same = kept_for == fingerprint(imp)
     except Exception:  # not a judgement this version wrote, whatever it is: judge again
         same = False
     if not same:
         file.close()
         return None
-    return _read(file, after_row)
+    return Kept(stamp, _read(file, after_row))
 
 
 def _read(file: IO[bytes], after_row: int) -> Iterator[Checked]:

@@ -57,6 +57,8 @@ class Checked:
     customer_ref: tuple[str, str] | None = None
     """Contacts: ("credit_code" | "name", value) naming the customer they belong to."""
     problems: list[Problem] = field(default_factory=list)
+    no_similar_name: bool = False
+    """The dry run matched it to nothing, not even a similar company name."""
 
     @property
     def valid(self) -> bool:

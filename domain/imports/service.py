@@ -24,7 +24,7 @@ from domain import audit
 from domain.access import Actor, Role, Source
 from domain.db import insert_rows, refresh_statistics, transaction, utcnow
 from domain.errors import Conflict, Invalid, NotFound
-from domain.imports import bulk, columns, heap, history, judged, leads, rows, template
+from domain.imports import bulk, columns, dedupe, heap, history, judged, leads, rows, template
 from domain.imports.bulk import Tally
 from domain.imports.columns import Entity
 from domain.imports.dedupe import (
@@ -442,6 +442,7 @@ async def _count_matches(session: AsyncSession, state: Pass, rows_checked: list[
             continue
         if found is None:
             state.index.remember(checked, -checked.row, customer_id)
+            checked.no_similar_name = True
             counts["new"] += 1
         else:
             counts["matched"] += 1
@@ -457,19 +458,20 @@ async def check(
     async with transaction(sessions) as session:
         state = await _start_pass(session, settings, import_id)
         imp = state.imp
+        customers = await dedupe.stamp(session, state.ctx.entity)
         await session.execute(delete(ImportProblem).where(ImportProblem.import_id == imp.id))
         imp.status = Status.checking.value
         imp.checked_rows = imp.new_rows = imp.matched_rows = imp.invalid_rows = 0
     workbook = open_file(settings, imp)
-    recorder = judged.Recorder(file_path(settings, imp), imp)
+    recorder = judged.Recorder(file_path(settings, imp), imp, customers)
     counts = {"new": 0, "matched": 0, "invalid": 0, "checked": 0}
     try:
         with heap.settled_between_chunks() as settle:
             for chunk in _chunks(_raw_rows(workbook, imp, 0), settings.import_chunk_rows):
                 async with transaction(sessions) as session:
                     rows_checked = await _check_rows(session, state, chunk)
-                    recorder.add(rows_checked)
                     problems = await _count_matches(session, state, rows_checked, counts)
+                    recorder.add(rows_checked)
                     if problems:
                         await session.execute(insert(ImportProblem),
                                               _problem_rows(imp.id, problems))
@@ -565,7 +567,10 @@ async def _judged_chunks(
     size = settings.import_chunk_rows
     kept = judged.rows_after(file_path(settings, imp), imp, after_row)
     if kept is not None:
-        for chunk in _chunks(kept, size):
+        async with sessions() as session:
+            now = await dedupe.stamp(session, state.ctx.entity)
+        state.index.names_as_judged = now is not None and now == kept.stamp
+        for chunk in _chunks(kept.rows, size):
             yield chunk
         return
     workbook = open_file(settings, imp)

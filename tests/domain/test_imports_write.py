@@ -17,10 +17,12 @@ from domain import custom_field, user
 from domain.access import SYSTEM, Actor, Role, Source
 from domain.audit import AuditLog
 from domain.custom_field import CustomFieldCreate
-from domain.customer import Contact, Customer
+from domain.customer import Contact, Customer, CustomerCreate, Kind
+from domain.customer import service as customer_service
 from domain.customer.models import CustomerTag
 from domain.db import transaction
 from domain.imports import Entity, judged, service
+from domain.imports.dedupe import Index
 from domain.imports.models import Import, ImportProblem, ImportRow, Status, Strategy
 from domain.imports.schemas import ImportOptions
 from domain.settings import Settings
@@ -471,6 +473,42 @@ async def test_a_resumed_write_writes_no_row_twice(
     events = await _events(sessions, "customer.created")
     assert Counter(e.customer_id for e in events) == Counter(c.id for c in customers.values())
     assert sum(_counts(imp)) == imp.done_rows == 8
+
+
+SIMILAR = [["客户名称", "手机号"], ["上海云杉智能讯息科技有限公司", "13800138000"]]
+"""A company the dry run finds nothing like; 上海云杉智能信息科技有限公司 is 90% like it."""
+
+
+@pytest.mark.parametrize("changed", [False, True])
+async def test_the_write_looks_for_similar_names_again_only_when_customers_changed(
+    sessions: Sessions, small: Settings, admin: Actor, monkeypatch: pytest.MonkeyPatch,
+    changed: bool,
+) -> None:
+    import_id = await _upload(sessions, small, admin, xlsx(SIMILAR))
+    summary = await service.check(sessions, small, import_id=import_id, heartbeat=noop)
+    assert (summary.new_rows, summary.matched_rows) == (1, 0)
+    if changed:  # someone adds the similar company between the dry run and the write
+        async with transaction(sessions) as session:
+            other = await customer_service.create(session, actor=admin, data=CustomerCreate(
+                kind=Kind.company, name="上海云杉智能信息科技有限公司"))
+    looked: list[str] = []
+    similar = Index._similar
+
+    async def spy(self: Index, session: AsyncSession, name_key: str) -> Any:
+        looked.append(name_key)
+        return await similar(self, session, name_key)
+
+    monkeypatch.setattr(Index, "_similar", spy)
+    imp = await _write(sessions, small, import_id)
+
+    if changed:
+        assert looked != []
+        assert await _ledger(sessions, import_id) == {2: ("skipped", other.id, "name ~90%")}
+        assert _counts(imp) == (0, 0, 1, 0)
+    else:
+        assert looked == []  # the dry run's answer stands
+        assert _counts(imp) == (1, 0, 0, 0)
+        assert list(await _customers(sessions)) == ["上海云杉智能讯息科技有限公司"]
 
 
 # --- d. contacts --------------------------------------------------------------------------------
