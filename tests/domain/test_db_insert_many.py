@@ -3,6 +3,8 @@ on SQLite and PostgreSQL; insert_rows for rows without ids."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
@@ -114,3 +116,29 @@ def test_a_group_leaves_out_the_columns_none_of_its_rows_fills() -> None:
         ([0, 2, 3], [{"a": "1", "c": None}, {"a": None, "c": None}, {"a": "3", "c": "y"}]),
         ([1], [{"a": "2"}]),  # one column left
     ]
+
+
+async def test_values_of_every_kind_come_back_as_given(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """JSON, decimals, dates and aware datetimes, and defaults for what a row leaves out —
+    through executemany on SQLite and COPY on PostgreSQL alike."""
+    when = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    rows = [
+        _company("甲公司", custom={"评分": 5, "标签": ["重点", "华东"], "备注": "含\t制表符\n换行"},
+                 total_amount=Decimal("12345.67"), last_purchase_on=date(2026, 2, 28),
+                 created_at=when, industry="it"),
+        _company("乙公司", custom={}, industry=None),
+    ]
+    async with transaction(sessions) as session:
+        ids = await insert_many(session, CUSTOMERS, rows)
+    async with sessions() as session:
+        found = {row.id: row for row in (await session.execute(
+            select(CUSTOMERS).where(CUSTOMERS.c.id.in_(ids)))).all()}
+    first, second = found[ids[0]], found[ids[1]]
+    assert first.custom == rows[0]["custom"]
+    assert (first.total_amount, first.last_purchase_on, first.created_at) == (
+        Decimal("12345.67"), date(2026, 2, 28), when)
+    assert (second.custom, second.industry, second.total_amount, second.stage) == (
+        {}, None, Decimal("0"), "prospect")
+    assert second.created_at is not None and second.created_at.tzinfo is not None
