@@ -79,6 +79,9 @@ class Index:
         self.names_as_judged = False
         """The customers are as the dry run matched against: a row it found no similar name
         for has none now either (this pass's earlier rows are those it had seen, or fewer)."""
+        self.answered: dict[tuple[str, str], RecordId] | None = None
+        """The customers are as the dry run matched against: what the database answered it
+        (every key this pass can ask was asked then) stands, instead of asking again."""
         self.keys: dict[tuple[str, str], RecordId | None] = {}
         """Every key asked of the database or given by a row: its record, None if none (yet)."""
         self.names: dict[str, NameIndex] = {}
@@ -87,6 +90,11 @@ class Index:
         """Where a record an earlier row would create sits among the names (for `rebind`)."""
         self.customers: dict[tuple[str, str], RecordId | None] = {}
         """Contacts: the company a reference names; None when none or several."""
+
+    def database_answers(self) -> dict[tuple[str, str], RecordId]:
+        """The keys the database answered with a record, in a pass that wrote nothing (a dry
+        run: every stored id is positive, every id an earlier row stands for negative)."""
+        return {key: found for key, found in self.keys.items() if found is not None and found > 0}
 
     def _know(self, key: tuple[str, str], record_id: RecordId) -> None:
         """The first record found with a key keeps it."""
@@ -110,6 +118,13 @@ class Index:
                 if key not in self.keys:
                     self.keys[key] = None
                     wanted[key[0]].add(key[1])
+        if self.answered is not None:
+            for key, values in wanted.items():
+                for value in values:
+                    found = self.answered.get((key, value))
+                    if found is not None:
+                        self._know((key, value), found)
+            return
         loaders = {
             Entity.customers: self._load_customers,
             Entity.contacts: self._load_contacts,

@@ -3,9 +3,10 @@
 Judging a row (cells converted, schemas, normalisers, custom-field rules) is most of an import's
 CPU time; the write reads the judged rows back instead of judging the sheet a second time. What
 the rows match is not kept: the database may change between the dry run and the write, so the
-write matches again — except that a company row the dry run found no similar name for is not
-looked for among similar names again when the customers are as the dry run saw them (the
-`stamp` the file keeps). The file names the options it was judged under (sheet, header,
+write matches again — except when the customers are as the dry run saw them (the `stamp` the
+file keeps): then the database's answers to the rows' keys, kept beside the rows
+(`<id>.answers`), stand, and a company row the dry run found no similar name for is not looked
+for among similar names again. The file names the options it was judged under (sheet, header,
 mapping); when they differ — or the file is gone — the write judges the sheet itself.
 """
 
@@ -70,13 +71,23 @@ class Recorder:
     def add(self, rows: list[Checked]) -> None:
         pickle.dump([_kept(c) for c in rows], self.file, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def complete(self) -> None:
+    def complete(self, answered: dict[tuple[str, str], int]) -> None:
+        """Keep the rows, and what the database answered to their keys (`Index.answered`)."""
         self.file.close()
+        answers = answers_of(self.target)
+        partial = answers.with_suffix(".answering")
+        with partial.open("wb") as file:
+            pickle.dump(answered, file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, answers)
         os.replace(self.partial, self.target)
 
     def abandon(self) -> None:
         self.file.close()
         self.partial.unlink(missing_ok=True)
+
+
+def answers_of(judged: Path) -> Path:
+    return judged.with_suffix(".answers")
 
 
 @dataclass
@@ -85,6 +96,16 @@ class Kept:
 
     stamp: Any
     rows: Iterator[Checked]
+    path: Path
+
+    def answered(self) -> dict[tuple[str, str], int] | None:
+        """What the database answered the dry run's key lookups, if it was kept."""
+        try:
+            with answers_of(self.path).open("rb") as file:
+                found: dict[tuple[str, str], int] = pickle.load(file)
+        except Exception:  # gone, or not this version's: ask the database again
+            return None
+        return found
 
 
 def rows_after(upload: Path, imp: Import, after_row: int) -> Kept | None:
@@ -103,7 +124,7 @@ def rows_after(upload: Path, imp: Import, after_row: int) -> Kept | None:
     if not same:
         file.close()
         return None
-    return Kept(stamp, _read(file, after_row))
+    return Kept(stamp, _read(file, after_row), target)
 
 
 def _read(file: IO[bytes], after_row: int) -> Iterator[Checked]:
@@ -120,3 +141,4 @@ def _read(file: IO[bytes], after_row: int) -> Iterator[Checked]:
 
 def forget(upload: Path) -> None:
     path_of(upload).unlink(missing_ok=True)
+    answers_of(path_of(upload)).unlink(missing_ok=True)

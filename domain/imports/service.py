@@ -484,7 +484,7 @@ async def check(
                                         matched_rows=counts["matched"],
                                         invalid_rows=counts["invalid"],
                                         all_or_nothing=imp.all_or_nothing)
-        recorder.complete()
+        recorder.complete(state.index.database_answers())
     except BaseException:
         recorder.abandon()
         raise
@@ -569,7 +569,9 @@ async def _judged_chunks(
     if kept is not None:
         async with sessions() as session:
             now = await dedupe.stamp(session, state.ctx.entity)
-        state.index.names_as_judged = now is not None and now == kept.stamp
+        if now is not None and now == kept.stamp:
+            state.index.names_as_judged = True
+            state.index.answered = kept.answered()
         for chunk in _chunks(kept.rows, size):
             yield chunk
         return

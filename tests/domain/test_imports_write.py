@@ -402,7 +402,8 @@ async def _judged_with(sessions: Sessions, settings: Settings, actor: Actor,
     await _write(sessions, settings, import_id)
     assert used == [True]
     imp = await _import_row(sessions, import_id)
-    assert not judged.path_of(service.file_path(settings, imp)).exists()  # gone once finished
+    kept = judged.path_of(service.file_path(settings, imp))
+    assert not kept.exists() and not judged.answers_of(kept).exists()  # gone once finished
     assert service.file_path(settings, imp).exists()  # the upload stays, for the error report
     return await _snapshot(sessions, import_id)
 
@@ -475,40 +476,54 @@ async def test_a_resumed_write_writes_no_row_twice(
     assert sum(_counts(imp)) == imp.done_rows == 8
 
 
-SIMILAR = [["客户名称", "手机号"], ["上海云杉智能讯息科技有限公司", "13800138000"]]
-"""A company the dry run finds nothing like; 上海云杉智能信息科技有限公司 is 90% like it."""
+SIMILAR = [["客户名称", "手机号"], ["上海云杉智能讯息科技有限公司", "13800138000"],
+           ["宁波海岳贸易有限公司", "139 0013 9000"]]
+"""Row 2: a company the dry run finds nothing like (上海云杉智能信息科技有限公司 is 90% like
+it); row 3: the phone of a stored customer."""
 
 
 @pytest.mark.parametrize("changed", [False, True])
-async def test_the_write_looks_for_similar_names_again_only_when_customers_changed(
+async def test_the_write_asks_the_database_again_only_when_customers_changed(
     sessions: Sessions, small: Settings, admin: Actor, monkeypatch: pytest.MonkeyPatch,
     changed: bool,
 ) -> None:
+    async with transaction(sessions) as session:
+        stored = await customer_service.create(session, actor=admin, data=CustomerCreate(
+            kind=Kind.company, name="宁波海岳贸易有限公司", phone="13900139000"))
     import_id = await _upload(sessions, small, admin, xlsx(SIMILAR))
     summary = await service.check(sessions, small, import_id=import_id, heartbeat=noop)
-    assert (summary.new_rows, summary.matched_rows) == (1, 0)
+    assert (summary.new_rows, summary.matched_rows) == (1, 1)
     if changed:  # someone adds the similar company between the dry run and the write
         async with transaction(sessions) as session:
             other = await customer_service.create(session, actor=admin, data=CustomerCreate(
                 kind=Kind.company, name="上海云杉智能信息科技有限公司"))
-    looked: list[str] = []
-    similar = Index._similar
+    asked: list[str] = []
+    similar, load = Index._similar, Index._load_customers
 
-    async def spy(self: Index, session: AsyncSession, name_key: str) -> Any:
-        looked.append(name_key)
+    async def similar_spy(self: Index, session: AsyncSession, name_key: str) -> Any:
+        asked.append(f"similar {name_key}")
         return await similar(self, session, name_key)
 
-    monkeypatch.setattr(Index, "_similar", spy)
+    async def load_spy(self: Index, session: AsyncSession, wanted: dict[str, set[str]]
+                       ) -> None:
+        asked.extend(f"key {key}" for key in wanted)
+        await load(self, session, wanted)
+
+    monkeypatch.setattr(Index, "_similar", similar_spy)
+    monkeypatch.setattr(Index, "_load_customers", load_spy)
     imp = await _write(sessions, small, import_id)
 
+    ledger = await _ledger(sessions, import_id)
+    assert ledger[3] == ("skipped", stored.id, "phone")  # from the database, or its answer
     if changed:
-        assert looked != []
-        assert await _ledger(sessions, import_id) == {2: ("skipped", other.id, "name ~90%")}
-        assert _counts(imp) == (0, 0, 1, 0)
+        assert "similar 上海云杉智能讯息科技" in asked and "key phone" in asked
+        assert ledger[2] == ("skipped", other.id, "name ~90%")
+        assert _counts(imp) == (0, 0, 2, 0)
     else:
-        assert looked == []  # the dry run's answer stands
-        assert _counts(imp) == (1, 0, 0, 0)
-        assert list(await _customers(sessions)) == ["上海云杉智能讯息科技有限公司"]
+        assert asked == []  # the dry run's answers stand
+        assert _counts(imp) == (1, 0, 1, 0)
+        assert set(await _customers(sessions)) == {"宁波海岳贸易有限公司",
+                                                   "上海云杉智能讯息科技有限公司"}
 
 
 # --- d. contacts --------------------------------------------------------------------------------
