@@ -285,6 +285,15 @@ async def _apply(session: AsyncSession, target: Target, changes: dict[int, dict[
         ])
 
 
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    """A new record's values as its table's columns (a customer's tags have their own)."""
+    if "tags" not in values:
+        return values
+    columns = dict(values)
+    del columns["tags"]
+    return columns
+
+
 async def _insert_new(
     session: AsyncSession, chunk: Chunk, index: Index, actor: Actor, import_id: int,
     tally: Tally, rows: list[tuple[Checked, int | None]],
@@ -295,9 +304,7 @@ async def _insert_new(
         return
     target, table, template = chunk.target, chunk.target.table, chunk.template
     customers = {checked.row: customer_id for checked, customer_id in rows}
-    ids = await insert_many(session, table, [
-        {k: v for k, v in values.items() if k != "tags"} for _, values in chunk.new
-    ])
+    ids = await insert_many(session, table, [_columns(values) for _, values in chunk.new])
     tags: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
