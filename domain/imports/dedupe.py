@@ -238,9 +238,12 @@ class Index:
         if self.entity is Entity.customers and checked.record and (
             checked.record["kind"] == Kind.company.value
         ):
+            name_key = checked.record["name_key"]
             if self.names_as_judged and checked.no_similar_name:
+                # Still load its names: `remember` adds this row's to them, for later rows.
+                await self._names_with(session, name_key[:FUZZY_PREFIX])
                 return None
-            return await self._similar(session, checked.record["name_key"])
+            return await self._similar(session, name_key)
         return None
 
     async def _similar(self, session: AsyncSession, name_key: str) -> Match | None:

@@ -526,6 +526,22 @@ async def test_the_write_asks_the_database_again_only_when_customers_changed(
                                                    "上海云杉智能讯息科技有限公司"}
 
 
+async def test_a_row_like_an_earlier_new_row_of_its_chunk_matches_it_when_customers_unchanged(
+    sessions: Sessions, small: Settings, admin: Actor,
+) -> None:
+    """The earlier row needs no similar-name lookup in the write, yet the later one must still
+    find it among the names."""
+    rows = [["客户名称"], ["上海云杉智能信息科技有限公司"], ["上海云杉智能讯息科技有限公司"]]
+    import_id = await _upload(sessions, small, admin, xlsx(rows))
+    summary = await service.check(sessions, small, import_id=import_id, heartbeat=noop)
+    assert (summary.new_rows, summary.matched_rows) == (1, 1)
+    imp = await _write(sessions, small, import_id)
+    (created,) = (await _customers(sessions)).values()
+    assert await _ledger(sessions, import_id) == {
+        2: ("created", created.id, None), 3: ("skipped", created.id, "name ~90%")}
+    assert _counts(imp) == (1, 0, 1, 0)
+
+
 # --- d. contacts --------------------------------------------------------------------------------
 
 
