@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import tokens
 from domain import api_key, user
@@ -48,6 +49,22 @@ async def committed(request: Request, model: type[Any], record_id: int, schema: 
     request's transaction may hold an older snapshot (SQLite) than that activity's write."""
     async with request.app.state.sessions() as fresh:
         return schema.model_validate(await fresh.get(model, record_id))
+
+
+async def transition(
+    handle: WorkflowHandle, update: Any, argument: Any,
+    ended: Callable[[], Awaitable[DomainError]],
+) -> Any:
+    """Ask a record's workflow for one transition. The caller found the record open, but it may
+    close before the update arrives: its workflow has then ended and Temporal no longer finds
+    it, and `ended` gives the refusal the record's own rules give (a 409, not the 503 of a
+    Temporal that cannot be reached). The update's result."""
+    try:
+        return await handle.execute_update(update, argument)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise await ended() from None
+        raise
 
 
 async def get_temporal(request: Request) -> Client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep, committed
+from api.deps import transition as workflow_transition
 from domain import follow_up, lead, policy
 from domain.access import Actor, Role
 from domain.db import transaction
@@ -109,6 +111,11 @@ async def get_lead(lead_id: RecordId, actor: CurrentActor, session: SessionDep) 
     return LeadRead.model_validate(await lead.service.get(session, actor=actor, lead_id=lead_id))
 
 
+def _closed(action: str, status: str) -> Conflict:
+    return Conflict(f"cannot {action} a lead that is {status}", field="status",
+                    current_status=status)
+
+
 async def _handle(
     session: AsyncSession, temporal: Client, settings: Settings, actor: Actor, lead_id: int,
     action: str,
@@ -120,11 +127,7 @@ async def _handle(
     """
     row = await lead.service.get(session, actor=actor, lead_id=lead_id)
     if LeadStatus(row.status) in TERMINAL:
-        raise Conflict(
-            f"cannot {action} a lead that is {row.status}",
-            field="status",
-            current_status=row.status,
-        )
+        raise _closed(action, row.status)
     return temporal.get_workflow_handle(settings.workflow_id("lead", lead_id))
 
 
@@ -138,12 +141,23 @@ async def transition(
     update: Any,
     **payload: Any,
 ) -> LeadRead:
-    """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors)."""
-    handle = await _handle(session, temporal, settings, actor, lead_id, update.__name__)
-    await handle.execute_update(
-        update, Transition(caller=Caller.of(actor), **payload), result_type=TransitionResult
-    )
+    """Ask the lead's workflow for one transition; refusals surface as its 4xx (api/errors),
+    and a lead closed while the request was on its way as the 409 of a closed lead."""
+    action = update.__name__
+    handle = await _handle(session, temporal, settings, actor, lead_id, action)
+    await workflow_transition(handle, update, Transition(caller=Caller.of(actor), **payload),
+                              _ended(request, lead_id, action))
     return await committed(request, lead.Lead, lead_id, LeadRead)
+
+
+def _ended(request: Request, lead_id: int, action: str) -> Callable[[], Awaitable[Conflict]]:
+    """The refusal for a lead that closed while the request was on its way."""
+    async def ended() -> Conflict:
+        async with request.app.state.sessions() as fresh:
+            row = await fresh.get(lead.Lead, lead_id)
+        return _closed(action, row.status if row else "gone")
+
+    return ended
 
 
 @router.post("/api/leads/{lead_id}/contact")
@@ -267,13 +281,12 @@ async def log_follow_up(
     activity waits for it, and the request's read snapshot is older than that activity's write.
     """
     fields = follow_up.check_for_lead(data)
-    handle = await _handle(session, temporal, settings, actor, lead_id,
-                           "log a follow-up on")
+    action = "log a follow-up on"
+    handle = await _handle(session, temporal, settings, actor, lead_id, action)
     note = ContactLogged(note=fields["summary"][:2000])
-    result = await handle.execute_update(
-        LeadWorkflow.contact,
-        Transition(caller=Caller.of(actor), contact=note),
-        result_type=TransitionResult,
+    result: TransitionResult = await workflow_transition(
+        handle, LeadWorkflow.contact, Transition(caller=Caller.of(actor), contact=note),
+        _ended(request, lead_id, action),
     )
     async with transaction(request.app.state.sessions) as fresh:  # see _after: new snapshot
         row = await follow_up.log_for_lead(

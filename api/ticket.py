@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CurrentActor, RecordId, SessionDep, SettingsDep, TemporalDep, committed
+from api.deps import transition as workflow_transition
 from domain import policy
 from domain.access import Actor, Role, Scope
 from domain.errors import Conflict, Invalid, NotFound
@@ -21,7 +21,7 @@ from domain.lead.schemas import Caller
 from domain.policy import PolicyKind
 from domain.settings import Settings
 from domain.ticket import Ticket, TicketAttachment, attachment, service
-from domain.ticket.lifecycle import TicketStart, TransitionResult
+from domain.ticket.lifecycle import TicketStart
 from domain.ticket.models import Channel, TicketStatus
 from domain.ticket.rules import TicketPolicy
 from domain.ticket.schemas import (
@@ -127,15 +127,14 @@ async def transition(
     )
     if row.status == TicketStatus.closed.value:
         raise refused
+
+    async def ended() -> Conflict:
+        return refused
+
     handle = temporal.get_workflow_handle(settings.workflow_id("ticket", ticket_id))
-    try:
-        await handle.execute_update(
-            update, TicketUpdate(caller=Caller.of(actor), **payload), result_type=TransitionResult
-        )
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            raise refused from None
-        raise
+    await workflow_transition(
+        handle, update, TicketUpdate(caller=Caller.of(actor), **payload), ended
+    )
     return await committed(request, Ticket, ticket_id, TicketRead)
 
 

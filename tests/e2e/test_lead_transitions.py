@@ -6,8 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.worker import Worker
 
+from domain.access import Actor
+from domain.lead import Lead
+from domain.lead import service as lead_service
+from domain.settings import Settings
 from tests.leads import SalesTeam, capture, settled
 
 
@@ -57,3 +62,34 @@ async def test_a_closed_lead_refuses_further_transitions_with_409(
     assert note.status_code == 409, note.text
     assert note.json()["current_status"] == "disqualified"
     assert "log a follow-up on a lead that is disqualified" in note.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(("path", "body", "action"), [
+    ("contact", None, "contact"),
+    ("follow-ups", {"kind": "call", "summary": "回访"}, "log a follow-up on"),
+])
+async def test_a_lead_closed_while_the_request_is_on_its_way_answers_409(
+    worker: Worker, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    team: SalesTeam, admin: dict[str, str], temporal_client: Client, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch, path: str, body: dict | None, action: str,
+) -> None:
+    """The request read the lead while it was open; its workflow ended before the update
+    arrived, so Temporal no longer finds it: a 409 naming the status, not a 503."""
+    lead = (await capture(client, admin, contact_name="王女士", phone="13800138000"))["lead"]
+    read_while_open = await settled(sessions, lead["id"],
+                                    lambda r: r.owner_id == team.ids["rep1"])
+    closed = await client.post(f"/api/leads/{lead['id']}/disqualify", json={"reason": "无需求"},
+                               headers=team.headers["rep1"])
+    assert closed.status_code == 200, closed.text
+    handle = temporal_client.get_workflow_handle(settings.workflow_id("lead", lead["id"]))
+    assert await handle.result() == "disqualified"
+
+    async def as_read_before(session: AsyncSession, *, actor: Actor, lead_id: int) -> Lead:
+        return read_while_open
+
+    monkeypatch.setattr(lead_service, "get", as_read_before)
+    late = await client.post(f"/api/leads/{lead['id']}/{path}", json=body,
+                             headers=team.headers["rep1"])
+    assert late.status_code == 409, late.text
+    assert late.json()["current_status"] == "disqualified"
+    assert late.json()["detail"][0]["msg"] == f"cannot {action} a lead that is disqualified"
