@@ -267,6 +267,8 @@ async def custom_values(
     session: AsyncSession, ctx: Context, row: int, values: dict[str, Any],
     raw: dict[str, Cell], problems: list[Problem],
 ) -> dict[str, Any]:
+    if not values and not ctx.definitions:  # nothing to check: the entity has no custom fields
+        return {}
     try:
         return await custom_field.validate_values(
             session, entity=ctx.custom_entity, values=values, definitions=ctx.definitions
