@@ -150,20 +150,22 @@ class Chunk:
     """Rows merged into a record this chunk creates: (row, its company, temporary id)."""
 
 
-async def _stored(session: AsyncSession, target: Target, ids: Sequence[int]
+async def _stored(session: AsyncSession, target: Target, ids: Sequence[int], *, whole: bool
                   ) -> dict[int, dict[str, Any]]:
-    """The live records these ids name, as column dicts (with their tags, for customers)."""
+    """The live records these ids name, as column dicts (with their tags, for customers); only
+    their id and kind unless `whole` (rows that skip a record need no more)."""
     table = target.table
     found: dict[int, dict[str, Any]] = {}
     wanted = sorted({i for i in ids if i > 0})
+    columns = list(table.c) if whole else [c for c in table.c if c.key in ("id", "kind")]
     for start in range(0, len(wanted), SLICE):
         part = wanted[start:start + SLICE]
-        query = select(table).where(table.c.id.in_(part))
+        query = select(*columns).where(table.c.id.in_(part))
         if "deleted_at" in table.c:
             query = query.where(table.c.deleted_at.is_(None))
         for row in (await session.execute(query)).mappings():
             found[row["id"]] = dict(row)
-        if target.tags:
+        if target.tags and whole:
             for record_id in part:
                 if record_id in found:
                     found[record_id]["tags"] = []
@@ -217,7 +219,8 @@ async def _update_matched(
     creates), one UPDATE per shape of change; an audit entry for each row that changed one.
     Keys a merge gives a record (an e-mail filled in) are its own for the rows after."""
     target = chunk.target
-    stored = await _stored(session, target, [found.record_id for _, found, _ in chunk.matched])
+    stored = await _stored(session, target, [found.record_id for _, found, _ in chunk.matched],
+                           whole=strategy is not Strategy.skip)
     changes: dict[int, dict[str, Any]] = {}
     entries: list[dict[str, Any]] = []
     now = utcnow()

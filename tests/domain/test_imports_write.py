@@ -317,6 +317,25 @@ async def test_skip_changes_nothing(sessions: Sessions, small: Settings, admin: 
         2: "skipped", 3: "skipped", 4: "skipped"}
 
 
+@pytest.mark.parametrize("strategy", [Strategy.skip, Strategy.fill_empty])
+async def test_a_company_row_matching_a_person_is_refused_whatever_the_strategy(
+    sessions: Sessions, small: Settings, admin: Actor, strategy: Strategy,
+) -> None:
+    async with transaction(sessions) as session:
+        person = await customer_service.create(session, actor=admin, data=CustomerCreate(
+            kind=Kind.person, name="林晓", phone="13800138000"))
+    imp = await _run(sessions, small, admin, [["客户名称", "客户类型", "手机号"],
+                                              ["林晓贸易有限公司", "企业", "138 0013 8000"]],
+                     strategy=strategy)
+    assert await _ledger(sessions, imp.id) == {2: ("invalid", None, None)}
+    async with sessions() as session:
+        (problem,) = (await session.scalars(select(ImportProblem).where(
+            ImportProblem.import_id == imp.id))).all()
+    assert (problem.row, problem.column, problem.value) == (2, "客户类型", "company")
+    assert problem.message == f"matches #{person.id} by phone, a person customer"
+    assert list(await _customers(sessions)) == ["林晓"]
+
+
 # --- c. the dry run's judged file, and a resumed write ----------------------------------------
 
 VARIED = [
