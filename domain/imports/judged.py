@@ -6,8 +6,9 @@ the rows match is not kept: the database may change between the dry run and the 
 write matches again — except when the customers are as the dry run saw them (the `stamp` the
 file keeps): then the database's answers to the rows' keys, kept beside the rows
 (`<id>.answers`), stand, and a company row the dry run found no similar name for is not looked
-for among similar names again. The file names the options it was judged under (sheet, header,
-mapping); when they differ — or the file is gone — the write judges the sheet itself.
+for among similar names again. The file names what it was judged under (sheet, header, mapping,
+and the users and custom fields the rows were checked against); when that differs — or the file
+is gone — the write judges the sheet itself.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from domain.imports.models import Import
-from domain.imports.rows import Checked, Problem
+from domain.imports.rows import Checked, Context, Problem
 
 FORMAT = 2
 """Bumped when a judged row's shape changes: a file of another format is not read."""
@@ -32,10 +33,15 @@ def path_of(upload: Path) -> Path:
     return upload.with_suffix(".judged")
 
 
-def fingerprint(imp: Import) -> str:
-    """What a judgement depends on besides the rules: which cells feed which fields."""
+def fingerprint(imp: Import, ctx: Context) -> str:
+    """What a judgement depends on besides the code: which cells feed which fields, and what
+    the rows were checked against — the active users (owners by login or name), the custom
+    fields as last changed, the time zone, the lead policy's reasons."""
+    fields = sorted((d.id, d.updated_at.isoformat()) for d in ctx.definitions)
     basis = json.dumps([FORMAT, imp.entity, imp.sheet, imp.header_row, imp.headers,
-                        imp.mapping], ensure_ascii=False, sort_keys=True)
+                        imp.mapping, sorted(ctx.users.items()), fields, str(ctx.zone),
+                        list(ctx.disqualify_reasons)],
+                       ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
@@ -62,11 +68,12 @@ class Recorder:
     written and read only by this server, under its own `var/` beside the upload (never a file
     a user sent): reading it back costs a fifth of JSON's."""
 
-    def __init__(self, upload: Path, imp: Import, stamp: Any) -> None:
+    def __init__(self, upload: Path, imp: Import, ctx: Context, stamp: Any) -> None:
         self.target = path_of(upload)
         self.partial = self.target.with_suffix(".judging")
         self.file: IO[bytes] = self.partial.open("wb")
-        pickle.dump((fingerprint(imp), stamp), self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump((fingerprint(imp, ctx), stamp), self.file,
+                    protocol=pickle.HIGHEST_PROTOCOL)
 
     def add(self, rows: list[Checked]) -> None:
         pickle.dump([_kept(c) for c in rows], self.file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -108,7 +115,7 @@ class Kept:
         return found
 
 
-def rows_after(upload: Path, imp: Import, after_row: int) -> Kept | None:
+def rows_after(upload: Path, imp: Import, ctx: Context, after_row: int) -> Kept | None:
     """The judged rows after `after_row`, or None when there is no judgement for these
     options."""
     target = path_of(upload)
@@ -118,7 +125,7 @@ def rows_after(upload: Path, imp: Import, after_row: int) -> Kept | None:
         return None
     try:
         kept_for, stamp = pickle.load(file)
-        same = kept_for == fingerprint(imp)
+        same = kept_for == fingerprint(imp, ctx)
     except Exception:  # not a judgement this version wrote, whatever it is: judge again
         same = False
     if not same:

@@ -463,7 +463,7 @@ async def check(
         imp.status = Status.checking.value
         imp.checked_rows = imp.new_rows = imp.matched_rows = imp.invalid_rows = 0
     workbook = open_file(settings, imp)
-    recorder = judged.Recorder(file_path(settings, imp), imp, customers)
+    recorder = judged.Recorder(file_path(settings, imp), imp, state.ctx, customers)
     counts = {"new": 0, "matched": 0, "invalid": 0, "checked": 0}
     try:
         with heap.settled_between_chunks() as settle:
@@ -565,7 +565,7 @@ async def _judged_chunks(
     judged now when the dry run's judgement is missing or was made under other options."""
     imp = state.imp
     size = settings.import_chunk_rows
-    kept = judged.rows_after(file_path(settings, imp), imp, after_row)
+    kept = judged.rows_after(file_path(settings, imp), imp, state.ctx, after_row)
     if kept is not None:
         async with sessions() as session:
             now = await dedupe.stamp(session, state.ctx.entity)

@@ -458,6 +458,23 @@ async def test_a_write_without_a_usable_judged_file_writes_the_same_customers(
     assert await _snapshot(sessions, import_id) == expected
 
 
+async def test_a_write_judges_again_when_the_users_changed_since_the_dry_run(
+    sessions: Sessions, small: Settings, admin: Actor, make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dry run refused an owner nobody was called; by the write, that user exists."""
+    import_id = await _upload(sessions, small, admin,
+                              xlsx([["客户名称", "负责人"], ["杭州青禾食品有限公司", "王五"]]))
+    summary = await service.check(sessions, small, import_id=import_id, heartbeat=noop)
+    assert (summary.new_rows, summary.invalid_rows) == (0, 1)
+    wang = await make_user("wangwu", display_name="王五")
+    used = _spy_on_judged_rows(monkeypatch)
+    imp = await _write(sessions, small, import_id)
+    assert used == [False]  # judged again from the sheet
+    assert _counts(imp) == (1, 0, 0, 0)
+    assert (await _customers(sessions))["杭州青禾食品有限公司"].owner_id == wang.id
+
+
 class Killed(Exception):
     """The worker dying right after a chunk committed."""
 
