@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -45,10 +45,11 @@ def fingerprint(imp: Import, ctx: Context) -> str:
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
-def _kept(checked: Checked) -> tuple[Any, ...]:
+def _judged(checked: Checked) -> tuple[Any, ...]:
+    """A row as judged: before matching, which may add problems that hold only for the
+    database of the moment (a company not imported yet)."""
     return (checked.row, checked.record, checked.custom, checked.tags, checked.keys,
-            checked.customer_ref, [(p.column, p.value, p.message) for p in checked.problems],
-            checked.no_similar_name)
+            checked.customer_ref, [(p.column, p.value, p.message) for p in checked.problems])
 
 
 def _checked(kept: tuple[Any, ...]) -> Checked:
@@ -75,8 +76,16 @@ class Recorder:
         pickle.dump((fingerprint(imp, ctx), stamp), self.file,
                     protocol=pickle.HIGHEST_PROTOCOL)
 
-    def add(self, rows: list[Checked]) -> None:
-        pickle.dump([_kept(c) for c in rows], self.file, protocol=pickle.HIGHEST_PROTOCOL)
+    def add(self, rows: list[Checked]) -> Callable[[], None]:
+        """Take a chunk's rows as judged; the function returned keeps them, with whether
+        matching found no similar name for each, once the chunk is matched."""
+        judged = [_judged(c) for c in rows]
+
+        def keep() -> None:
+            pickle.dump([(*kept, c.no_similar_name) for kept, c in zip(judged, rows, strict=True)],
+                        self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+        return keep
 
     def complete(self, answered: dict[tuple[str, str], int]) -> None:
         """Keep the rows, and what the database answered to their keys (`Index.answered`)."""

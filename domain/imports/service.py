@@ -470,8 +470,9 @@ async def check(
             for chunk in _chunks(_raw_rows(workbook, imp, 0), settings.import_chunk_rows):
                 async with transaction(sessions) as session:
                     rows_checked = await _check_rows(session, state, chunk)
+                    keep = recorder.add(rows_checked)
                     problems = await _count_matches(session, state, rows_checked, counts)
-                    recorder.add(rows_checked)
+                    keep()
                     if problems:
                         await session.execute(insert(ImportProblem),
                                               _problem_rows(imp.id, problems))

@@ -611,6 +611,28 @@ async def test_two_contacts_sharing_a_mobile_in_one_chunk_make_one_contact(
 
 
 
+async def test_a_contact_whose_company_is_imported_after_the_dry_run_is_written(
+    sessions: Sessions, small: Settings, admin: Actor, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dry run names the missing company and says to import it first; done before the
+    write, the write finds it: that problem belonged to the database, not to the row."""
+    import_id = await _upload(sessions, small, admin, xlsx([
+        ["公司名称", "联系人", "手机"], ["杭州青禾食品有限公司", "王芳", "13900139000"]]),
+        entity=Entity.contacts)
+    summary = await service.check(sessions, small, import_id=import_id, heartbeat=noop)
+    assert (summary.new_rows, summary.invalid_rows) == (0, 1)
+    async with transaction(sessions) as session:
+        company = await customer_service.create(session, actor=admin, data=CustomerCreate(
+            kind=Kind.company, name="杭州青禾食品有限公司"))
+    used = _spy_on_judged_rows(monkeypatch)
+    imp = await _write(sessions, small, import_id)
+    assert used == [True]  # the rows as the dry run judged them
+    assert _counts(imp) == (1, 0, 0, 0)
+    async with sessions() as session:
+        (wang,) = (await session.scalars(select(Contact))).all()
+    assert (wang.customer_id, wang.name, wang.mobile) == (company.id, "王芳", "+8613900139000")
+
+
 LEARNED = [
     ["客户名称", "手机号", "邮箱"],
     ["甲贸易有限公司", "13800138000", None],
