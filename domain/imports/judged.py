@@ -64,10 +64,10 @@ def _checked(kept: tuple[Any, ...]) -> Checked:
 class Recorder:
     """Writes the judged rows of one dry run; they replace the last one's only when complete.
 
-    The file is a pickle stream — the fingerprint and the stamp of the customers the rows were
-    matched against, then a list of plain tuples per chunk —
-    written and read only by this server, under its own `var/` beside the upload (never a file
-    a user sent): reading it back costs a fifth of JSON's."""
+    The file is a pickle stream: the fingerprint and the stamp of the customers the rows were
+    matched against, then a list of plain tuples per chunk. Only this server writes and reads
+    it, under its own `var/` beside the upload (never a file a user sent); reading it back
+    costs a fifth of JSON's."""
 
     def __init__(self, upload: Path, imp: Import, ctx: Context, stamp: Any) -> None:
         self.target = path_of(upload)
