@@ -79,6 +79,20 @@ class Tally:
         self.add(row, Outcome.invalid)
         self.problems.append(problem)
 
+    async def match(self, session: AsyncSession, index: Index, checked: Checked,
+                    customer_id: int | None) -> tuple[bool, Match | None]:
+        """Whether the row may be written, and the record it matches (None: a new one); an
+        invalid or ambiguous row is tallied here."""
+        if not checked.valid:
+            self.add(checked.row, Outcome.invalid)
+            self.problems.extend(checked.problems)
+            return False, None
+        try:
+            return True, await index.match(session, checked, customer_id)
+        except Ambiguous as exc:
+            self.refuse(checked.row, Problem(checked.row, None, None, str(exc)))
+            return False, None
+
 
 def _defaults(table: Table) -> dict[str, Any]:
     """A new row's value of every column but the id: its default, or NULL."""
@@ -184,14 +198,8 @@ async def write_chunk(
     tally = Tally(import_id)
     chunk = Chunk(target, _defaults(target.table))
     for checked, customer_id in rows:
-        if not checked.valid:
-            tally.add(checked.row, Outcome.invalid)
-            tally.problems.extend(checked.problems)
-            continue
-        try:
-            found = await index.match(session, checked, customer_id)
-        except Ambiguous as exc:
-            tally.refuse(checked.row, Problem(checked.row, None, None, str(exc)))
+        writable, found = await tally.match(session, index, checked, customer_id)
+        if not writable:
             continue
         if found is not None:
             chunk.matched.append((checked, found, customer_id))

@@ -538,14 +538,8 @@ async def _write_chunk(
     writer = WRITERS[state.ctx.entity]
     tally = Tally(imp.id)
     for checked, customer_id in resolved:
-        if not checked.valid:
-            tally.add(checked.row, Outcome.invalid)
-            tally.problems.extend(checked.problems)
-            continue
-        try:
-            found = await index.match(session, checked, customer_id)
-        except Ambiguous as exc:
-            tally.refuse(checked.row, Problem(checked.row, None, None, str(exc)))
+        writable, found = await tally.match(session, index, checked, customer_id)
+        if not writable:
             continue
         if found is not None:  # history and leads are never merged into
             tally.add(checked.row, Outcome.skipped, found.record_id, found.by)
