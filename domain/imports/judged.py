@@ -73,6 +73,7 @@ class Recorder:
         self.target = path_of(upload)
         self.partial = self.target.with_suffix(".judging")
         self.file: IO[bytes] = self.partial.open("wb")
+        self.stamp = stamp
         pickle.dump((fingerprint(imp, ctx), stamp), self.file,
                     protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -88,13 +89,15 @@ class Recorder:
         return keep
 
     def complete(self, answered: dict[tuple[str, str], int]) -> None:
-        """Keep the rows, and what the database answered to their keys (`Index.answered`)."""
+        """Keep the rows, and what the database answered to their keys (`Index.answered`) when
+        a write can reuse it: only with a stamp to tell whether it still holds."""
         self.file.close()
-        answers = answers_of(self.target)
-        partial = answers.with_suffix(".answering")
-        with partial.open("wb") as file:
-            pickle.dump(answered, file, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial, answers)
+        if self.stamp is not None:
+            answers = answers_of(self.target)
+            partial = answers.with_suffix(".answering")
+            with partial.open("wb") as file:
+                pickle.dump(answered, file, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, answers)
         os.replace(self.partial, self.target)
 
     def abandon(self) -> None:
